@@ -1,0 +1,353 @@
+/**
+ * A real Kubernetes control plane on loopback, for tests and for `capstan dev cluster`: etcd and
+ * kube-apiserver (RBAC on, token auth), and optionally kube-controller-manager, kube-scheduler and
+ * kwok with a fake Node, so that Deployments roll out and become Available.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EnvironmentError, messageOf } from '../core/errors.js';
+import { ProcessGroup, cleanLeftovers, type Leftover, type SupervisedProcess } from './processes.js';
+import { defaultCacheDir, ensureTools, type ToolPaths } from './tools.js';
+import { waitForHttp, loopbackRequest } from './http.js';
+
+/** A user the apiserver knows by a bearer token. */
+export interface ControlPlaneUser {
+  readonly name: string;
+  readonly token: string;
+  readonly groups: readonly string[];
+  /** A kubeconfig (YAML) that authenticates as this user. */
+  readonly kubeconfig: string;
+}
+
+export interface ControlPlane {
+  /** The admin's kubeconfig (YAML); the admin is in `system:masters`. */
+  readonly kubeconfig: string;
+  /** The same kubeconfig, written to a file that lives as long as the control plane. */
+  readonly kubeconfigPath: string;
+  /** `https://127.0.0.1:<port>` */
+  readonly server: string;
+  /** PEM of the CA that signed the apiserver's serving certificate. */
+  readonly caCertificate: string;
+  readonly users: { readonly admin: ControlPlaneUser; readonly unprivileged: ControlPlaneUser };
+  readonly tools: ToolPaths;
+  readonly processes: readonly SupervisedProcess[];
+  /** Whether controller-manager, scheduler and kwok run (workloads roll out). */
+  readonly withWorkloads: boolean;
+  /** Stops every process and removes the temporary data. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export interface ControlPlaneOptions {
+  /** Also run kube-controller-manager, kube-scheduler and kwok with one fake Node. */
+  readonly workloads?: boolean;
+  /** Tools to run; default `ensureTools()` (which builds missing ones). */
+  readonly tools?: ToolPaths;
+  /** Progress lines for people (tool builds, start-up steps). */
+  readonly progress?: (line: string) => void;
+  /** Holds run records for leftover cleaning; default `<cache dir>/state`. */
+  readonly stateDir?: string;
+  /** Fixed ports instead of free ones (mostly for tests of the port-in-use error). */
+  readonly ports?: { readonly etcd?: number; readonly etcdPeer?: number; readonly apiserver?: number };
+  /** Stop on SIGINT/SIGTERM of this process (then re-raise the signal). Default true. */
+  readonly handleSignals?: boolean;
+  /** How long each process may take to become ready. Default 60 s. */
+  readonly readyTimeoutSeconds?: number;
+}
+
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const progress = options.progress ?? (() => {});
+  const tools = options.tools ?? (await ensureTools({ progress }));
+  const stateDir = options.stateDir ?? join(defaultCacheDir(), 'state');
+  const readyTimeoutMs = (options.readyTimeoutSeconds ?? 60) * 1000;
+
+  for (const leftover of await cleanLeftovers(stateDir)) progress(describeLeftover(leftover));
+
+  const dataDir = await mkdtemp(join(tmpdir(), 'capstan-controlplane-'));
+  const group = new ProcessGroup({ stateDir, dataDir });
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= group.stopAll().finally(() => {
+      for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+    });
+    return stopping;
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // A repeated signal (Ctrl-C is often delivered twice) finds the listener still there and waits.
+    if (stopping) return;
+    void stop().finally(() => {
+      // Behave as if we had not been listening: die of the signal unless someone else handles it.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  };
+  if (options.handleSignals ?? true) for (const signal of SIGNALS) process.on(signal, onSignal);
+
+  try {
+    const ports = {
+      etcd: options.ports?.etcd ?? (await freePort()),
+      etcdPeer: options.ports?.etcdPeer ?? (await freePort()),
+      apiserver: options.ports?.apiserver ?? (await freePort()),
+    };
+    for (const [name, port] of Object.entries(ports)) await assertPortFree(name, port);
+
+    const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
+    progress(`starting etcd on ${etcdUrl}`);
+    const etcd = await group.start('etcd', tools.etcd, [
+      `--data-dir=${join(dataDir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+      `--initial-cluster=default=http://127.0.0.1:${ports.etcdPeer}`,
+      // Test data is thrown away: durability is not worth the fsyncs.
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ]);
+    await waitForHttp(`${etcdUrl}/health`, { process: etcd, timeoutMs: readyTimeoutMs });
+
+    const server = `https://127.0.0.1:${ports.apiserver}`;
+    const users = makeUsers();
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
+    const certDir = join(dataDir, 'pki');
+    const files = {
+      tokens: join(dataDir, 'tokens.csv'),
+      saPublic: join(dataDir, 'sa.pub'),
+      saPrivate: join(dataDir, 'sa.key'),
+    };
+    await writeFile(
+      files.tokens,
+      users.map((u) => `${u.token},${u.name},${u.name},"${u.groups.join(',')}"`).join('\n') + '\n',
+      { mode: 0o600 },
+    );
+    await writeFile(files.saPublic, publicKey);
+    await writeFile(files.saPrivate, privateKey, { mode: 0o600 });
+
+    progress(`starting kube-apiserver on ${server}`);
+    const apiserver = await group.start('kube-apiserver', tools['kube-apiserver'], [
+      `--etcd-servers=${etcdUrl}`,
+      `--cert-dir=${certDir}`,
+      `--secure-port=${ports.apiserver}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      // The endpoint reconciler refuses loopback addresses; nothing here needs the kubernetes Service's endpoints.
+      '--endpoint-reconciler-type=none',
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--authorization-mode=RBAC',
+      `--token-auth-file=${files.tokens}`,
+      `--service-account-issuer=${server}`,
+      `--service-account-key-file=${files.saPublic}`,
+      `--service-account-signing-key-file=${files.saPrivate}`,
+      '--allow-privileged=true',
+    ]);
+    const admin = users[0]!;
+    await waitForHttp(`${server}/readyz`, {
+      process: apiserver,
+      timeoutMs: readyTimeoutMs,
+      token: admin.token,
+    });
+    const caCertificate = await readFile(join(certDir, 'apiserver.crt'), 'utf8');
+
+    const kubeconfigs = users.map((u) => ({ ...u, kubeconfig: kubeconfigFor(server, caCertificate, u) }));
+    const kubeconfigPath = join(dataDir, 'kubeconfig');
+    await writeFile(kubeconfigPath, kubeconfigs[0]!.kubeconfig, { mode: 0o600 });
+    await writeFile(join(dataDir, 'kubeconfig-unprivileged'), kubeconfigs[1]!.kubeconfig, { mode: 0o600 });
+
+    const api = { server, caCertificate, token: admin.token };
+    if (options.workloads) {
+      progress('starting kube-controller-manager, kube-scheduler and kwok');
+      const controllerManager = await group.start(
+        'kube-controller-manager',
+        tools['kube-controller-manager'],
+        [
+          `--kubeconfig=${kubeconfigPath}`,
+          `--service-account-private-key-file=${files.saPrivate}`,
+          `--root-ca-file=${join(certDir, 'apiserver.crt')}`,
+          '--use-service-account-credentials=false',
+          '--leader-elect=false',
+          '--secure-port=0',
+          // Tokens are minted on demand (TokenRequest); the legacy token controller is not needed.
+          '--controllers=*,-serviceaccount-token',
+        ],
+      );
+      await group.start('kube-scheduler', tools['kube-scheduler'], [
+        `--kubeconfig=${kubeconfigPath}`,
+        '--leader-elect=false',
+        '--secure-port=0',
+      ]);
+      const kwok = await group.start('kwok', tools.kwok, [
+        `--kubeconfig=${kubeconfigPath}`,
+        '--manage-all-nodes=true',
+        `--server-address=127.0.0.1:${await freePort()}`,
+        `--config=${tools.kwokStages}`,
+      ]);
+      await createFakeNode(api);
+      // The controller-manager works once it has made the default ServiceAccount (pods need it), and
+      // kwok once the fake node is Ready.
+      await waitFor(
+        'the default ServiceAccount (kube-controller-manager)',
+        controllerManager,
+        readyTimeoutMs,
+        () =>
+          loopbackRequest(api, 'GET', '/api/v1/namespaces/default/serviceaccounts/default').then(
+            (r) => r.status === 200,
+          ),
+      );
+      await waitFor('the fake Node to be Ready (kwok)', kwok, readyTimeoutMs, async () => {
+        const response = await loopbackRequest(api, 'GET', '/api/v1/nodes/capstan-node-0');
+        const conditions = (
+          JSON.parse(response.body) as { status?: { conditions?: { type: string; status: string }[] } }
+        ).status?.conditions;
+        return conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      });
+    }
+
+    return {
+      kubeconfig: kubeconfigs[0]!.kubeconfig,
+      kubeconfigPath,
+      server,
+      caCertificate,
+      users: { admin: kubeconfigs[0]!, unprivileged: kubeconfigs[1]! },
+      tools,
+      processes: group.processes,
+      withWorkloads: options.workloads ?? false,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function makeUsers(): ControlPlaneUser[] {
+  const token = (): string => randomBytes(24).toString('hex');
+  return [
+    { name: 'capstan-admin', token: token(), groups: ['system:masters'], kubeconfig: '' },
+    // Gets only what RBAC grants it: for least-privilege and impersonation tests.
+    { name: 'capstan-unprivileged', token: token(), groups: ['capstan:unprivileged'], kubeconfig: '' },
+  ];
+}
+
+function kubeconfigFor(server: string, ca: string, user: ControlPlaneUser): string {
+  const caData = Buffer.from(ca).toString('base64');
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: capstan-dev',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority-data: ${caData}`,
+    'users:',
+    `- name: ${user.name}`,
+    '  user:',
+    `    token: ${user.token}`,
+    'contexts:',
+    `- name: ${user.name}@capstan-dev`,
+    '  context:',
+    '    cluster: capstan-dev',
+    `    user: ${user.name}`,
+    `current-context: ${user.name}@capstan-dev`,
+    '',
+  ].join('\n');
+}
+
+async function createFakeNode(api: { server: string; caCertificate: string; token: string }): Promise<void> {
+  const node = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: 'capstan-node-0',
+      annotations: { 'kwok.x-k8s.io/node': 'fake' },
+      labels: { 'kubernetes.io/hostname': 'capstan-node-0', type: 'kwok' },
+    },
+    status: {
+      allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
+      capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+    },
+  };
+  const response = await loopbackRequest(api, 'POST', '/api/v1/nodes', JSON.stringify(node));
+  if (response.status !== 201)
+    throw new EnvironmentError(
+      `creating the fake Node failed (HTTP ${response.status}): ${response.body.slice(0, 500)}`,
+    );
+}
+
+/** Waits (short, bounded retries) until `check` holds, failing early if `process` exits. */
+async function waitFor(
+  what: string,
+  proc: SupervisedProcess,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (let attempt = 0; ; attempt++) {
+    if (!proc.running()) {
+      throw new EnvironmentError(
+        `${proc.name} exited while waiting for ${what}; its last lines:\n${await proc.lastLines(20)}`,
+      );
+    }
+    try {
+      if (await check()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new EnvironmentError(
+        `timed out waiting for ${what}${lastError ? ` (${messageOf(lastError)})` : ''}; last lines of ${proc.name}:\n${await proc.lastLines(20)}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 500)));
+  }
+}
+
+/** A port the kernel says is free now. Another process may take it before we bind; start-up then fails clearly. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', (error) =>
+      reject(
+        new EnvironmentError(
+          `no free TCP port on 127.0.0.1 (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`,
+          { cause: error },
+        ),
+      ),
+    );
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function assertPortFree(name: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (error) =>
+      reject(
+        new EnvironmentError(
+          `port 127.0.0.1:${port} (for ${name}) is not free: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}`,
+          {
+            cause: error,
+          },
+        ),
+      ),
+    );
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
+  });
+}
+
+function describeLeftover(leftover: Leftover): string {
+  const killed = leftover.killed.map((k) => `${k.name} (pid ${k.pid})`).join(', ') || 'no live processes';
+  return `cleaned up after a crashed run (owner pid ${leftover.ownerPid}): stopped ${killed}, removed ${leftover.dataDir}`;
+}

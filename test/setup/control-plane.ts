@@ -1,0 +1,39 @@
+/**
+ * Vitest global setup for the integration project: one real control plane (etcd, kube-apiserver,
+ * controller-manager, scheduler, kwok with a fake node) for the whole run, shared by every test
+ * file; tests isolate themselves with a namespace each (see test/support/cluster.ts).
+ */
+import type { TestProject } from 'vitest/node';
+import { startControlPlane } from '../../src/dev/controlplane.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The admin's kubeconfig (YAML). */
+    kubeconfig: string;
+    kubeconfigPath: string;
+    /** A kubeconfig for a user RBAC grants nothing. */
+    unprivilegedKubeconfig: string;
+    unprivilegedUser: string;
+    server: string;
+    /** Paths of the binaries built by ensureTools(): kubectl, helm, kustomize, … */
+    tools: Record<string, string>;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started = Date.now();
+  const controlPlane = await startControlPlane({
+    workloads: true,
+    progress: (line) => console.log(`[control plane] ${line}`),
+  });
+  console.log(
+    `[control plane] ready in ${((Date.now() - started) / 1000).toFixed(1)} s at ${controlPlane.server}`,
+  );
+  project.provide('kubeconfig', controlPlane.kubeconfig);
+  project.provide('kubeconfigPath', controlPlane.kubeconfigPath);
+  project.provide('unprivilegedKubeconfig', controlPlane.users.unprivileged.kubeconfig);
+  project.provide('unprivilegedUser', controlPlane.users.unprivileged.name);
+  project.provide('server', controlPlane.server);
+  project.provide('tools', { ...controlPlane.tools });
+  return () => controlPlane.stop();
+}
