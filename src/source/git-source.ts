@@ -1,0 +1,519 @@
+/**
+ * The source stage: resolves what an app asks for (branch, tag, semver range, commit) to a commit in
+ * a local cache of bare repositories, one per repository URL and shared by every app using it.
+ *
+ * Network use is kept to what is needed: a `git ls-remote` (cheap, and it checks the caller's access
+ * every time) decides whether anything must be fetched; fetches are shallow, coalesced when several
+ * callers want the same thing, and serialised per repository so the cache is never written twice at
+ * once. Everything else (tree ids, metadata, checkouts) reads the cache only.
+ */
+import { createHash } from 'node:crypto';
+import { access, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import { CapstanError, UserError } from '../core/errors.js';
+import { checkCredentials, prepareCredentials, type GitCredentials } from './credentials.js';
+import {
+  GitCommandError,
+  classifyGitFailure,
+  createProcessRunner,
+  gitEnvironment,
+  hardenedConfig,
+  remoteFailure,
+  type GitInvocation,
+  type GitOutput,
+  type GitRunner,
+} from './git.js';
+import { Coalescer, KeyedMutex, withFileLock } from './lock.js';
+import { quote, redactText } from './redact.js';
+import {
+  checkSha,
+  lsRemotePatterns,
+  parseLsRemote,
+  parseRef,
+  selectRef,
+  tagNames,
+  validateGitRef,
+  type Advertisement,
+  type GitRef,
+} from './refs.js';
+import { cacheKeyOf, parseRepoUrl, type RepoUrl } from './url.js';
+
+export interface Repository {
+  readonly url: string;
+  readonly credentials?: GitCredentials;
+}
+
+export interface Revision {
+  /** The full commit SHA. */
+  readonly sha: string;
+  /** The full ref it was resolved from (`refs/heads/main`, `refs/tags/v1.4.0`), or the SHA when pinned. */
+  readonly ref: string;
+  readonly message: string;
+  readonly author: { readonly name: string; readonly email: string };
+  /** Author date, ISO 8601 with the author's offset. */
+  readonly date: string;
+}
+
+export interface GitSource {
+  /** Resolves `ref` (typed, or the one-string form of `parseRef`) to a commit present in the cache. */
+  resolve(repo: Repository, ref: GitRef | string): Promise<Revision>;
+  /**
+   * The Git object id of `path` at `commit` (a tree for a folder, a blob for a file; `''` or `.` is
+   * the root). Renders are keyed by these, so a commit touching another app's folder changes nothing.
+   */
+  treeId(repo: Repository, commit: string, path: string): Promise<string>;
+  /**
+   * Writes the files of `commit` into `dir` (created if missing, must be empty). Symlinks stay
+   * symlinks, so the render stage can refuse those that leave the checkout.
+   */
+  checkout(repo: Repository, commit: string, dir: string): Promise<void>;
+}
+
+export interface GitLogEntry {
+  readonly level: 'debug' | 'info' | 'warn';
+  readonly message: string;
+  /** The repository, redacted. */
+  readonly repo?: string;
+  readonly operation?: string;
+  readonly durationMs?: number;
+}
+
+export interface GitSourceOptions {
+  /** Where the bare repositories live; persistent storage makes restarts cheap. */
+  readonly cacheDir: string;
+  /** Private temp space for credentials files; defaults to the OS temp folder. */
+  readonly tempDir?: string;
+  /** See `RepoUrlPolicy.allowFileUrls`. */
+  readonly allowFileUrls?: boolean;
+  /** known_hosts text for ssh repositories whose credentials bring none. */
+  readonly sshKnownHosts?: string;
+  /** Commits fetched per ref; 0 fetches full history. */
+  readonly fetchDepth?: number;
+  readonly timeouts?: { readonly remoteMs?: number; readonly localMs?: number };
+  readonly runner?: GitRunner;
+  readonly log?: (entry: GitLogEntry) => void;
+  readonly now?: () => number;
+}
+
+const DEFAULT_REMOTE_TIMEOUT_MS = 10 * 60_000;
+const DEFAULT_LOCAL_TIMEOUT_MS = 2 * 60_000;
+const MAX_MESSAGE_LENGTH = 16 * 1024;
+
+/** What every git invocation needs: the repository (for messages), its cache, its credentials. */
+interface GitContext {
+  readonly url: RepoUrl;
+  readonly gitDir: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly secrets: readonly string[];
+}
+
+/** Per-call context: the checked URL, its cache, and the credentials made ready for git. */
+interface Session extends GitContext {
+  /** Distinguishes callers with different credentials, so they never share a network call. */
+  readonly credentialsKey: string;
+}
+
+export function createGitSource(options: GitSourceOptions): GitSource {
+  const runner = options.runner ?? createProcessRunner();
+  const now = options.now ?? Date.now;
+  const log = options.log ?? (() => {});
+  const allowFile = options.allowFileUrls ?? false;
+  const remoteTimeoutMs = options.timeouts?.remoteMs ?? DEFAULT_REMOTE_TIMEOUT_MS;
+  const localTimeoutMs = options.timeouts?.localMs ?? DEFAULT_LOCAL_TIMEOUT_MS;
+  const depth = options.fetchDepth ?? 1;
+  const reposDir = join(options.cacheDir, 'repos');
+  const home = join(options.cacheDir, 'home');
+  const coalescer = new Coalescer();
+  const repoMutex = new KeyedMutex();
+  let prepared: Promise<void> | undefined;
+
+  const prepareDirs = () =>
+    (prepared ??= (async () => {
+      await mkdir(reposDir, { recursive: true, mode: 0o700 });
+      await mkdir(home, { recursive: true, mode: 0o700 });
+    })().catch((error: unknown) => {
+      prepared = undefined;
+      throw error;
+    }));
+
+  async function run(
+    session: GitContext,
+    operation: string,
+    args: readonly string[],
+    extra: { remote?: boolean; env?: Record<string, string> } = {},
+  ): Promise<{ invocation: GitInvocation; output: GitOutput }> {
+    const invocation: GitInvocation = {
+      operation,
+      args: [...hardenedConfig(allowFile), `--git-dir=${session.gitDir}`, ...args],
+      env: gitEnvironment({ home, allowFileProtocol: allowFile, extra: { ...session.env, ...extra.env } }),
+      timeoutMs: extra.remote ? remoteTimeoutMs : localTimeoutMs,
+      // Never the caller's folder: nothing there (a repository, its config) may influence git.
+      cwd: session.gitDir,
+    };
+    const started = now();
+    const output = await runner(invocation);
+    log({
+      level: 'debug',
+      message: `git ${operation} ${output.exitCode === 0 ? 'succeeded' : 'failed'}`,
+      repo: session.url.display,
+      operation,
+      durationMs: now() - started,
+    });
+    return { invocation, output };
+  }
+
+  /** Runs a local command and returns stdout; failures are internal errors (the cache is ours). */
+  async function local(
+    session: Session,
+    operation: string,
+    args: readonly string[],
+    env?: Record<string, string>,
+  ) {
+    const { invocation, output } = await run(session, operation, args, env ? { env } : {});
+    if (output.exitCode !== 0) {
+      throw new CapstanError('internal', `git ${operation} failed in the cache of ${session.url.display}`, {
+        cause: new GitCommandError(invocation, output, session.secrets),
+      });
+    }
+    return output.stdout;
+  }
+
+  async function remote(session: Session, operation: string, args: readonly string[]) {
+    const { invocation, output } = await run(session, operation, args, { remote: true });
+    if (output.exitCode !== 0 || output.timedOut) {
+      const error = remoteFailure(invocation, output, {
+        display: session.url.display,
+        host: session.url.host,
+        secrets: session.secrets,
+        timeoutMs: remoteTimeoutMs,
+      });
+      log({
+        level: 'warn',
+        message: redactText(error.message, session.secrets),
+        repo: session.url.display,
+        operation,
+      });
+      return { output, error };
+    }
+    return { output, error: undefined };
+  }
+
+  /** The bare repository for `url`, created atomically (init in a temp folder, then rename). */
+  async function ensureCache(url: RepoUrl): Promise<string> {
+    await prepareDirs();
+    const gitDir = join(reposDir, `${cacheKeyOf(url)}.git`);
+    if (await exists(join(gitDir, 'HEAD'))) return gitDir;
+    return coalescer.run(`init\0${gitDir}`, async () => {
+      if (await exists(join(gitDir, 'HEAD'))) return gitDir;
+      const staging = await mkdtemp(join(reposDir, '.init-'));
+      try {
+        const bootstrap = { url, gitDir: staging, secrets: [] };
+        const { invocation, output } = await run(bootstrap, 'init', [
+          'init',
+          '--bare',
+          '--quiet',
+          '--template=',
+        ]);
+        if (output.exitCode !== 0) {
+          throw new CapstanError('internal', `cannot create the git cache for ${url.display}`, {
+            cause: new GitCommandError(invocation, output, []),
+          });
+        }
+        // For people looking at the disk; the URL is redacted, and git never reads this file.
+        await writeFile(join(staging, 'description'), `${url.display}\n`);
+        await rename(staging, gitDir).catch(async (error: NodeJS.ErrnoException) => {
+          // Another process created it first: use theirs.
+          if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+        });
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+      return gitDir;
+    });
+  }
+
+  /** Checks the input, prepares the cache and the credentials, runs `work`, and cleans up. */
+  async function withSession<T>(repo: Repository, work: (session: Session) => Promise<T>): Promise<T> {
+    if (repo === null || typeof repo !== 'object') throw new UserError('repository is missing');
+    const url = parseRepoUrl(repo.url, { allowFileUrls: allowFile });
+    checkCredentials(repo.credentials, url);
+    const gitDir = await ensureCache(url);
+    const credentials = await prepareCredentials(repo.credentials, url, {
+      tempDir: options.tempDir ?? tmpdir(),
+      ...(options.sshKnownHosts === undefined ? {} : { defaultKnownHosts: options.sshKnownHosts }),
+    });
+    const session: Session = {
+      url,
+      gitDir,
+      env: credentials.env,
+      secrets: credentials.secrets,
+      credentialsKey: repo.credentials ? fingerprint(repo.credentials) : 'anonymous',
+    };
+    try {
+      return await work(session);
+    } catch (error) {
+      // Last line of defence: no message leaves this module with a known secret in it.
+      if (error instanceof Error) {
+        error.message = redactText(error.message, session.secrets);
+        if (error.stack) error.stack = redactText(error.stack, session.secrets);
+      }
+      throw error;
+    } finally {
+      await credentials.dispose();
+    }
+  }
+
+  function lsRemote(session: Session, patterns: readonly string[]): Promise<Advertisement> {
+    const key = ['ls-remote', session.gitDir, session.url.url, session.credentialsKey, ...patterns].join(
+      '\0',
+    );
+    return coalescer.run(key, async () => {
+      const { output, error } = await remote(session, 'ls-remote', [
+        'ls-remote',
+        '--',
+        session.url.url,
+        ...patterns,
+      ]);
+      if (error) throw error;
+      return parseLsRemote(output.stdout);
+    });
+  }
+
+  async function hasCommit(session: Session, sha: string): Promise<boolean> {
+    const { output } = await run(session, 'cat-file', ['cat-file', '-e', `${sha}^{commit}`]);
+    return output.exitCode === 0;
+  }
+
+  async function commitOf(session: Session, revision: string): Promise<string | undefined> {
+    const { output } = await run(session, 'rev-parse', [
+      'rev-parse',
+      '--verify',
+      '--quiet',
+      '--end-of-options',
+      `${revision}^{commit}`,
+    ]);
+    return output.exitCode === 0 ? output.stdout.trim() : undefined;
+  }
+
+  /**
+   * Fetches `refspecs` unless `satisfied()` already holds once it is our turn. Identical concurrent
+   * fetches share one run; different ones for the same repository wait for each other, in this
+   * process and (through a lock file) in others.
+   */
+  function fetch(
+    session: Session,
+    refspecs: readonly string[],
+    satisfied: () => Promise<boolean>,
+    extraArgs: readonly string[] = [],
+  ): Promise<Error | undefined> {
+    const key = ['fetch', session.gitDir, session.url.url, session.credentialsKey, ...extraArgs, ...refspecs];
+    return coalescer.run(key.join('\0'), () =>
+      repoMutex.run(session.gitDir, () =>
+        withFileLock(
+          `${session.gitDir}.lock`,
+          { staleAfterMs: remoteTimeoutMs + 60_000, waitMs: remoteTimeoutMs + 30_000, now },
+          async () => {
+            if (await satisfied()) return undefined;
+            const depthArgs = depth > 0 && !extraArgs.includes('--unshallow') ? [`--depth=${depth}`] : [];
+            const args = [
+              'fetch',
+              '--no-tags',
+              '--no-write-fetch-head',
+              '--no-recurse-submodules',
+              ...depthArgs,
+              ...extraArgs,
+              '--',
+              session.url.url,
+              ...refspecs,
+            ];
+            const started = now();
+            const { error } = await remote(session, 'fetch', args);
+            if (!error) {
+              log({
+                level: 'info',
+                message: `fetched ${refspecs.join(' ')}`,
+                repo: session.url.display,
+                durationMs: now() - started,
+              });
+            }
+            return error;
+          },
+        ),
+      ),
+    );
+  }
+
+  async function resolveNamed(session: Session, ref: Exclude<GitRef, { kind: 'commit' }>): Promise<Revision> {
+    const advertised = await lsRemote(session, lsRemotePatterns(ref));
+    const target = selectRef(ref, advertised);
+    if (target === undefined) throw refNotFound(session, ref, advertised);
+    let sha = await commitOf(session, target.sha);
+    if (sha === undefined) {
+      // The advertised commit is new to the cache. Fetch the ref by name (any server allows that);
+      // if it moved since ls-remote we take the newer commit, which is what the user asked for.
+      // HEAD is stored under another name: writing it would repoint the cache's own HEAD.
+      const localRef = target.ref === 'HEAD' ? 'refs/capstan/remote-head' : target.ref;
+      const error = await fetch(session, [`+${target.ref}:${localRef}`], () =>
+        hasCommit(session, target.sha),
+      );
+      if (error) {
+        if (
+          classifyGitFailure((error.cause as GitCommandError | undefined)?.stderr ?? '') === 'refNotFound'
+        ) {
+          throw refNotFound(session, ref, advertised);
+        }
+        throw error;
+      }
+      sha = (await commitOf(session, target.sha)) ?? (await commitOf(session, localRef));
+      if (sha === undefined) {
+        throw new UserError(`ref ${quote(target.ref)} in ${session.url.display} does not point at a commit`);
+      }
+    }
+    return readRevision(session, sha, target.ref);
+  }
+
+  /** Makes a pinned commit present: a shallow fetch by SHA, else (old servers) a full fetch. */
+  async function ensureCommit(session: Session, sha: string): Promise<void> {
+    // Checks the caller may read the repository even when the commit is cached: a cache shared
+    // between tenants must not serve a commit to someone who could not fetch it.
+    await lsRemote(session, ['HEAD']);
+    if (await hasCommit(session, sha)) return;
+    const pinnedRef = `refs/capstan/commits/${sha}`;
+    const error = await fetch(session, [`+${sha}:${pinnedRef}`], () => hasCommit(session, sha));
+    if (error === undefined && (await hasCommit(session, sha))) return;
+    const stderr = (error?.cause as GitCommandError | undefined)?.stderr ?? '';
+    const kind = classifyGitFailure(stderr);
+    if (error && kind !== 'unadvertisedObject' && kind !== 'refNotFound' && kind !== 'unknown') throw error;
+    log({
+      level: 'info',
+      message: 'server refused a fetch by SHA; fetching all branches',
+      repo: session.url.display,
+    });
+    const shallow =
+      (await local(session, 'rev-parse', ['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+    const fullError = await fetch(
+      session,
+      ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'],
+      () => hasCommit(session, sha),
+      shallow ? ['--unshallow'] : [],
+    );
+    if (fullError) throw fullError;
+    if (!(await hasCommit(session, sha))) {
+      throw new UserError(`commit ${sha} not found in ${session.url.display}`);
+    }
+    // Keeps the commit reachable, so gc never takes it from under a pinned app.
+    await local(session, 'update-ref', ['update-ref', pinnedRef, sha]);
+  }
+
+  async function readRevision(session: Session, sha: string, ref: string): Promise<Revision> {
+    const out = await local(session, 'log', [
+      'log',
+      '-1',
+      '--no-show-signature',
+      '--format=%H%x00%an%x00%ae%x00%aI%x00%B',
+      '--end-of-options',
+      sha,
+      '--',
+    ]);
+    const [fullSha = sha, name = '', email = '', date = '', ...message] = out.split('\0');
+    const text = message.join('\0').replace(/\s+$/, '');
+    return {
+      sha: fullSha,
+      ref,
+      message: text.length > MAX_MESSAGE_LENGTH ? `${text.slice(0, MAX_MESSAGE_LENGTH)}…` : text,
+      author: { name, email },
+      date,
+    };
+  }
+
+  return {
+    async resolve(repo, ref) {
+      const gitRef = validateGitRef(typeof ref === 'string' ? parseRef(ref) : ref);
+      return withSession(repo, async (session) => {
+        if (gitRef.kind !== 'commit') return resolveNamed(session, gitRef);
+        await ensureCommit(session, gitRef.sha);
+        return readRevision(session, gitRef.sha, gitRef.sha);
+      });
+    },
+
+    async treeId(repo, commit, path) {
+      const sha = checkSha(commit);
+      const treePath = normaliseTreePath(path);
+      return withSession(repo, async (session) => {
+        if (!(await hasCommit(session, sha))) await ensureCommit(session, sha);
+        const spec = treePath === '' ? `${sha}^{tree}` : `${sha}:${treePath}`;
+        const { output } = await run(session, 'rev-parse', [
+          'rev-parse',
+          '--verify',
+          '--quiet',
+          '--end-of-options',
+          spec,
+        ]);
+        if (output.exitCode !== 0) {
+          throw new UserError(
+            `path ${quote(treePath)} does not exist at commit ${sha} in ${session.url.display}`,
+          );
+        }
+        return output.stdout.trim();
+      });
+    },
+
+    async checkout(repo, commit, dir) {
+      const sha = checkSha(commit);
+      const target = resolvePath(dir);
+      return withSession(repo, async (session) => {
+        if (!(await hasCommit(session, sha))) await ensureCommit(session, sha);
+        await mkdir(target, { recursive: true });
+        if ((await readdir(target)).length > 0) {
+          throw new CapstanError('internal', `checkout folder ${target} is not empty`);
+        }
+        // A private index file: the shared cache's own index is never touched, so checkouts of
+        // the same repository can run side by side and alongside a fetch.
+        const indexDir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'capstan-git-index-'));
+        try {
+          const env = { GIT_INDEX_FILE: join(indexDir, 'index') };
+          const worktree = [`--work-tree=${target}`, '-c', 'core.bare=false'];
+          await local(session, 'read-tree', [...worktree, 'read-tree', '--end-of-options', sha], env);
+          await local(session, 'checkout-index', [...worktree, 'checkout-index', '--all', '--force'], env);
+        } finally {
+          await rm(indexDir, { recursive: true, force: true });
+        }
+      });
+    },
+  };
+}
+
+function refNotFound(session: Session, ref: GitRef, advertised: Advertisement): UserError {
+  if (ref.kind === 'semver') {
+    const tags = tagNames(advertised);
+    const sample = tags.length === 0 ? 'it has no tags' : `tags include ${tags.slice(-5).join(', ')}`;
+    return new UserError(`no tag satisfies ${quote(ref.range)} in ${session.url.display} (${sample})`);
+  }
+  const name = ref.kind === 'commit' ? ref.sha : ref.name;
+  return new UserError(`ref ${quote(name)} not found in ${session.url.display}`);
+}
+
+/** A repository-relative path: no `..`, no absolute paths, nothing git could read otherwise. */
+export function normaliseTreePath(path: string): string {
+  if (typeof path !== 'string') throw new UserError('path must be a string');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(path))
+    throw new UserError(`path ${quote(path)} contains control characters`);
+  if (path.startsWith('/'))
+    throw new UserError(`path ${quote(path)} must be relative to the repository root`);
+  const segments = path.split('/').filter((segment) => segment !== '' && segment !== '.');
+  if (segments.includes('..')) throw new UserError(`path ${quote(path)} must not contain ".."`);
+  return segments.join('/');
+}
+
+function fingerprint(credentials: GitCredentials): string {
+  return createHash('sha256').update(JSON.stringify(credentials)).digest('hex');
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,11 @@
+/** The source stage: Git repositories resolved to commits, tree ids and checkouts. */
+export { createGitSource, normaliseTreePath } from './git-source.js';
+export type { GitLogEntry, GitSource, GitSourceOptions, Repository, Revision } from './git-source.js';
+export type { GitCredentials } from './credentials.js';
+export { createProcessRunner } from './git.js';
+export type { GitInvocation, GitOutput, GitRunner } from './git.js';
+export { parseRef, validateGitRef, isFullSha } from './refs.js';
+export type { GitRef } from './refs.js';
+export { parseRepoUrl } from './url.js';
+export type { RepoUrl, RepoScheme } from './url.js';
+export { redactText, redactUrl } from './redact.js';

@@ -1,0 +1,209 @@
+/**
+ * What a user may ask for (a branch, a tag, a semver range over tags, a pinned commit), checked
+ * before git runs, and resolved against the refs a server advertises (`git ls-remote`).
+ */
+import semver from 'semver';
+import { UserError } from '../core/errors.js';
+import { quote } from './redact.js';
+
+export type GitRef =
+  | { readonly kind: 'branch'; readonly name: string }
+  | { readonly kind: 'tag'; readonly name: string }
+  /** The highest tag (`1.2.3` or `v1.2.3`) satisfying a semver range such as `>=1.2.0 <2`. */
+  | { readonly kind: 'semver'; readonly range: string }
+  /** A full commit SHA (40 hex digits, or 64 for SHA-256 repositories). */
+  | { readonly kind: 'commit'; readonly sha: string }
+  /** A branch, else a tag of that name; or a full ref (`refs/...`); or `HEAD`, the default branch. */
+  | { readonly kind: 'name'; readonly name: string };
+
+const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const MAX_REF_LENGTH = 1024;
+
+export function isFullSha(value: string): boolean {
+  return FULL_SHA.test(value);
+}
+
+/**
+ * Reads the one-string form people write in a spec or on a command line. A full SHA is a commit;
+ * a semver range with an operator or wildcard (`^1.2`, `>=1 <2`, `1.x`) is a range; anything else
+ * is a name (so a tag `1.2.3` or a branch `release` stays a name). Use the typed form to be explicit.
+ */
+export function parseRef(input: string): GitRef {
+  const value = input.trim();
+  if (FULL_SHA.test(value.toLowerCase())) return { kind: 'commit', sha: value.toLowerCase() };
+  if (looksLikeSemverRange(value)) return { kind: 'semver', range: value };
+  return { kind: 'name', name: value };
+}
+
+function looksLikeSemverRange(value: string): boolean {
+  return (
+    semver.validRange(value) !== null &&
+    semver.valid(value) === null &&
+    /[\d*]/.test(value) &&
+    /[<>=~^*| xX]/.test(value)
+  );
+}
+
+/** Throws a UserError naming the problem unless `ref` is safe to hand to git. */
+export function validateGitRef(ref: GitRef): GitRef {
+  switch (ref.kind) {
+    case 'branch':
+    case 'tag':
+      checkRefName(ref.name, { allowFullRef: false });
+      return ref;
+    case 'name':
+      if (ref.name !== 'HEAD') checkRefName(ref.name, { allowFullRef: true });
+      return ref;
+    case 'semver':
+      checkSemverRange(ref.range);
+      return ref;
+    case 'commit':
+      return { kind: 'commit', sha: checkSha(ref.sha) };
+    default:
+      throw new UserError(`unknown ref kind ${quote(String((ref as { kind: unknown }).kind))}`);
+  }
+}
+
+/** A full commit SHA in lower case, or a UserError explaining why not. */
+export function checkSha(sha: unknown): string {
+  if (typeof sha !== 'string') throw new UserError('commit SHA must be a string');
+  const lower = sha.toLowerCase();
+  if (FULL_SHA.test(lower)) return lower;
+  if (/^[0-9a-f]{4,39}$/.test(lower)) {
+    throw new UserError(`commit ${quote(sha)} is abbreviated; pin the full 40-character SHA`);
+  }
+  throw new UserError(`${quote(sha)} is not a commit SHA (expected 40 hexadecimal digits)`);
+}
+
+function checkSemverRange(range: string): void {
+  if (typeof range !== 'string' || range.trim() === '') throw new UserError('semver range is empty');
+  if (range.length > 256 || hasControlCharacters(range)) {
+    throw new UserError(`semver range ${quote(range)} is not valid`);
+  }
+  if (semver.validRange(range) === null) throw new UserError(`semver range ${quote(range)} is not valid`);
+}
+
+/**
+ * The rules of `git check-ref-format --allow-onelevel`, plus ours: nothing git could read as an
+ * option. Implemented here so hostile input is refused without starting a process.
+ */
+export function refNameProblem(name: string): string | undefined {
+  if (typeof name !== 'string' || name === '') return 'it is empty';
+  if (name.length > MAX_REF_LENGTH) return `it is longer than ${MAX_REF_LENGTH} characters`;
+  if (name.startsWith('-')) return 'it begins with "-" and would be read as an option';
+  if (hasControlCharacters(name)) return 'it contains control characters';
+  if (name.includes('..')) return 'it contains ".."';
+  const forbidden = /[ ~^:?*[\\]/.exec(name);
+  if (forbidden) return `it contains ${JSON.stringify(forbidden[0])}`;
+  if (name.includes('@{')) return 'it contains "@{"';
+  if (name === '@') return 'it is "@"';
+  if (name.startsWith('/') || name.endsWith('/')) return 'it begins or ends with "/"';
+  if (name.includes('//')) return 'it contains "//"';
+  if (name.endsWith('.')) return 'it ends with "."';
+  for (const component of name.split('/')) {
+    if (component.startsWith('.')) return 'a component begins with "."';
+    if (component.endsWith('.lock')) return 'a component ends with ".lock"';
+  }
+  return undefined;
+}
+
+function checkRefName(name: string, options: { allowFullRef: boolean }): void {
+  const problem = refNameProblem(name);
+  if (problem !== undefined) throw new UserError(`ref ${quote(name)} is not valid: ${problem}`);
+  if (!options.allowFullRef && name.startsWith('refs/')) {
+    throw new UserError(`ref ${quote(name)}: give the short name (without "refs/...")`);
+  }
+}
+
+function hasControlCharacters(value: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(value);
+}
+
+/** The refs a server advertises: name → object id, with `^{}` (peeled tag) entries kept apart. */
+export interface Advertisement {
+  readonly refs: ReadonlyMap<string, string>;
+  /** Tag name → the commit an annotated tag points at. */
+  readonly peeled: ReadonlyMap<string, string>;
+}
+
+export function parseLsRemote(output: string): Advertisement {
+  const refs = new Map<string, string>();
+  const peeled = new Map<string, string>();
+  for (const line of output.split('\n')) {
+    const match = /^([0-9a-f]{40}|[0-9a-f]{64})\t(\S+)$/.exec(line.trim());
+    if (!match) continue;
+    const [, sha = '', name = ''] = match;
+    if (name.endsWith('^{}')) peeled.set(name.slice(0, -3), sha);
+    else refs.set(name, sha);
+  }
+  return { refs, peeled };
+}
+
+/** The ref patterns for `git ls-remote` that cover `ref`, so large repositories advertise little. */
+export function lsRemotePatterns(ref: GitRef): string[] {
+  switch (ref.kind) {
+    case 'branch':
+      return [`refs/heads/${ref.name}`];
+    case 'tag':
+      return [`refs/tags/${ref.name}`, `refs/tags/${ref.name}^{}`];
+    case 'semver':
+      return ['refs/tags/*'];
+    case 'commit':
+      // Only an access check: the commit itself need not be advertised.
+      return ['HEAD'];
+    case 'name':
+      if (ref.name === 'HEAD' || ref.name.startsWith('refs/')) return [ref.name, `${ref.name}^{}`];
+      return [`refs/heads/${ref.name}`, `refs/tags/${ref.name}`, `refs/tags/${ref.name}^{}`];
+  }
+}
+
+export interface ResolvedRef {
+  /** The full ref that was chosen, e.g. `refs/tags/v1.4.0`. */
+  readonly ref: string;
+  /** The commit it points at (annotated tags peeled). */
+  readonly sha: string;
+}
+
+/** Picks the advertised ref that `ref` means, or undefined when there is none. */
+export function selectRef(
+  ref: Exclude<GitRef, { kind: 'commit' }>,
+  ads: Advertisement,
+): ResolvedRef | undefined {
+  const pick = (name: string): ResolvedRef | undefined => {
+    const sha = ads.peeled.get(name) ?? ads.refs.get(name);
+    return sha === undefined ? undefined : { ref: name, sha };
+  };
+  switch (ref.kind) {
+    case 'branch':
+      return pick(`refs/heads/${ref.name}`);
+    case 'tag':
+      return pick(`refs/tags/${ref.name}`);
+    case 'semver': {
+      const best = highestTagSatisfying(tagNames(ads), ref.range);
+      return best === undefined ? undefined : pick(`refs/tags/${best}`);
+    }
+    case 'name':
+      if (ref.name === 'HEAD' || ref.name.startsWith('refs/')) return pick(ref.name);
+      return pick(`refs/heads/${ref.name}`) ?? pick(`refs/tags/${ref.name}`);
+  }
+}
+
+export function tagNames(ads: Advertisement): string[] {
+  return [...ads.refs.keys()].filter((name) => name.startsWith('refs/tags/')).map((name) => name.slice(10));
+}
+
+/**
+ * The tag with the highest version satisfying `range`. Tags may carry a `v` prefix; pre-releases
+ * count only when the range itself names one (semver's rule). When `v1.2.3` and `1.2.3` both exist,
+ * the plain one wins so the choice never depends on listing order.
+ */
+export function highestTagSatisfying(tags: readonly string[], range: string): string | undefined {
+  let best: { tag: string; version: semver.SemVer } | undefined;
+  for (const tag of [...tags].sort()) {
+    const version = semver.parse(tag.replace(/^v(?=\d)/, ''));
+    if (version === null || !semver.satisfies(version, range)) continue;
+    if (best === undefined || semver.gt(version, best.version)) best = { tag, version };
+  }
+  return best?.tag;
+}

@@ -1,0 +1,361 @@
+/**
+ * Real Git servers for tests: repositories built with the git CLI, served over file://, over HTTP
+ * by `git http-backend` behind a node:http server (optionally with basic auth), and over SSH by a
+ * private, non-daemon sshd on a loopback port.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createConnection, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Commits made by tests are deterministic apart from their date, and never read the user's config. */
+const GIT_ENV = {
+  ...process.env,
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_AUTHOR_NAME: 'Test Author',
+  GIT_AUTHOR_EMAIL: 'author@example.com',
+  GIT_COMMITTER_NAME: 'Test Committer',
+  GIT_COMMITTER_EMAIL: 'committer@example.com',
+};
+
+export async function git(cwd: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run('git', args, { cwd, env: GIT_ENV, maxBuffer: 64 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+export async function makeTempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `capstan-${prefix}-`));
+}
+
+/** A file's content, a symlink, or `null` to delete it. */
+export type FileChange = string | { readonly symlink: string } | null;
+
+export interface TestRepo {
+  /** The bare repository servers serve, `<root>/<name>.git`. */
+  readonly bareDir: string;
+  readonly name: string;
+  readonly fileUrl: string;
+  /** Commits `files` on `branch` (default main) and pushes; returns the new commit's SHA. */
+  commit(files: Record<string, FileChange>, message?: string, branch?: string): Promise<string>;
+  /** Tags the tip of main (or `target`); annotated tags carry a message. */
+  tag(name: string, options?: { annotated?: boolean; target?: string }): Promise<void>;
+  /** Tip of a branch, read from the bare repository. */
+  head(branch?: string): Promise<string>;
+}
+
+/** Creates `<root>/<name>.git` and a working clone beside it that commits are made in. */
+export async function createTestRepo(root: string, name = 'repo'): Promise<TestRepo> {
+  const bareDir = join(root, `${name}.git`);
+  const workDir = join(root, '.work', name);
+  await mkdir(workDir, { recursive: true });
+  await git(root, 'init', '--quiet', '--bare', '--initial-branch=main', bareDir);
+  await git(workDir, 'init', '--quiet', '--initial-branch=main');
+  await git(workDir, 'remote', 'add', 'origin', bareDir);
+  let current = 'main';
+
+  const checkout = async (branch: string) => {
+    if (branch === current) return;
+    const exists = await git(workDir, 'branch', '--list', branch);
+    await git(workDir, 'checkout', '--quiet', ...(exists ? [branch] : ['-b', branch]));
+    current = branch;
+  };
+
+  return {
+    bareDir,
+    name,
+    fileUrl: `file://${bareDir}`,
+    async commit(files, message = 'change', branch = 'main') {
+      await checkout(branch);
+      for (const [path, change] of Object.entries(files)) {
+        const target = join(workDir, path);
+        await mkdir(dirname(target), { recursive: true });
+        await unlink(target).catch(() => {});
+        if (change === null) continue;
+        if (typeof change === 'string') await writeFile(target, change);
+        else await symlink(change.symlink, target);
+      }
+      await git(workDir, 'add', '--all');
+      await git(workDir, 'commit', '--quiet', '--allow-empty', '-m', message);
+      await git(workDir, 'push', '--quiet', '--force', 'origin', `${branch}:${branch}`);
+      return git(workDir, 'rev-parse', 'HEAD');
+    },
+    async tag(tagName, options = {}) {
+      const target = options.target ?? 'main';
+      const args = options.annotated ? ['-a', '-m', `release ${tagName}`] : [];
+      await git(workDir, 'tag', ...args, tagName, target);
+      await git(workDir, 'push', '--quiet', 'origin', `refs/tags/${tagName}`);
+    },
+    head(branch = 'main') {
+      return git(bareDir, 'rev-parse', `refs/heads/${branch}`);
+    },
+  };
+}
+
+export interface GitHttpServer {
+  readonly port: number;
+  /** `http://127.0.0.1:<port>/<name>.git` */
+  url(name: string): string;
+  /** Requests served, by path, for tests that assert what the client asked for. */
+  readonly requests: string[];
+  close(): Promise<void>;
+}
+
+export interface GitHttpServerOptions {
+  /** Folder holding `<name>.git` bare repositories. */
+  readonly root: string;
+  /** When set, every request needs these credentials (HTTP basic). */
+  readonly auth?: { readonly username: string; readonly password: string };
+}
+
+const HTTP_BACKEND = '/usr/lib/git-core/git-http-backend';
+
+/** Serves `root` with git's smart HTTP protocol on 127.0.0.1, on a free port. */
+export async function startGitHttpServer(options: GitHttpServerOptions): Promise<GitHttpServer> {
+  if (!existsSync(HTTP_BACKEND)) throw new Error(`${HTTP_BACKEND} is missing (Debian package "git")`);
+  const requests: string[] = [];
+  const server = createServer((request, response) => {
+    requests.push(request.url ?? '');
+    if (options.auth && !authorised(request, options.auth)) {
+      response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="capstan-test"' }).end('unauthorised\n');
+      return;
+    }
+    serveWithBackend(request, response, options.root);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    requests,
+    url: (name) => `http://127.0.0.1:${port}/${name}.git`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function authorised(request: IncomingMessage, auth: { username: string; password: string }): boolean {
+  const header = request.headers.authorization ?? '';
+  if (!header.startsWith('Basic ')) return false;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  return decoded === `${auth.username}:${auth.password}`;
+}
+
+/** Runs git-http-backend as a CGI program for one request. */
+function serveWithBackend(request: IncomingMessage, response: ServerResponse, root: string): void {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    GIT_PROJECT_ROOT: root,
+    GIT_HTTP_EXPORT_ALL: '1',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    REQUEST_METHOD: request.method ?? 'GET',
+    PATH_INFO: decodeURIComponent(url.pathname),
+    QUERY_STRING: url.search.replace(/^\?/, ''),
+    REMOTE_ADDR: request.socket.remoteAddress ?? '127.0.0.1',
+    REMOTE_USER: 'test',
+  };
+  const header = (name: string) => request.headers[name.toLowerCase()];
+  if (typeof header('content-type') === 'string') env.CONTENT_TYPE = header('content-type') as string;
+  if (typeof header('content-length') === 'string') env.CONTENT_LENGTH = header('content-length') as string;
+  if (typeof header('content-encoding') === 'string')
+    env.HTTP_CONTENT_ENCODING = header('content-encoding') as string;
+  if (typeof header('git-protocol') === 'string') env.GIT_PROTOCOL = header('git-protocol') as string;
+
+  const cgi = spawn(HTTP_BACKEND, [], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+  request.pipe(cgi.stdin);
+  cgi.stdin.on('error', () => {});
+  let head = Buffer.alloc(0);
+  let headersSent = false;
+  cgi.stdout.on('data', (chunk: Buffer) => {
+    if (headersSent) {
+      response.write(chunk);
+      return;
+    }
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n') >= 0 ? head.indexOf('\r\n\r\n') : head.indexOf('\n\n');
+    if (end < 0) return;
+    const separatorLength = head[end] === 0x0d ? 4 : 2;
+    let status = 200;
+    for (const line of head.subarray(0, end).toString('utf8').split(/\r?\n/)) {
+      const colon = line.indexOf(':');
+      if (colon < 0) continue;
+      const name = line.slice(0, colon).trim();
+      const value = line.slice(colon + 1).trim();
+      if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
+      else response.setHeader(name, value);
+    }
+    response.writeHead(status);
+    headersSent = true;
+    response.write(head.subarray(end + separatorLength));
+  });
+  cgi.on('close', () => {
+    if (!headersSent) response.writeHead(502);
+    response.end();
+  });
+}
+
+export interface SshServer {
+  readonly port: number;
+  /** The login user (the current user; root in CI). */
+  readonly user: string;
+  /** `ssh://<user>@127.0.0.1:<port><absolute path>` */
+  url(path: string): string;
+  /** A known_hosts line for this server's host key. */
+  readonly knownHosts: string;
+  /** A private key whose public half is authorised. */
+  readonly clientKey: string;
+  /** The same key encrypted with `clientKeyPassphrase`. */
+  readonly encryptedClientKey: string;
+  readonly clientKeyPassphrase: string;
+  /** A key that is not authorised. */
+  readonly strangerKey: string;
+  /** A known_hosts line for the right address but another host key. */
+  readonly wrongKnownHosts: string;
+  close(): Promise<void>;
+}
+
+const SSHD = '/usr/sbin/sshd';
+
+/** Why SSH tests cannot run here, or undefined when they can. */
+export function sshUnavailableReason(): string | undefined {
+  if (!existsSync(SSHD)) return `${SSHD} is missing (Debian package "openssh-server")`;
+  if (!existsSync('/usr/bin/ssh-keygen')) return 'ssh-keygen is missing (Debian package "openssh-client")';
+  if (process.getuid?.() !== 0) return 'sshd needs root for privilege separation; run the tests as root';
+  return undefined;
+}
+
+async function generateKey(dir: string, name: string, passphrase = ''): Promise<string> {
+  const path = join(dir, name);
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', name, '-f', path]);
+  return path;
+}
+
+/**
+ * Starts sshd in the foreground (`-D`) on a free loopback port with a temp host key and
+ * authorized_keys. Logins run the real `git-upload-pack` of the login user.
+ */
+export async function startSshServer(): Promise<SshServer> {
+  const reason = sshUnavailableReason();
+  if (reason) throw new Error(reason);
+  const dir = await makeTempDir('sshd');
+  const hostKey = await generateKey(dir, 'host_key');
+  const otherHostKey = await generateKey(dir, 'other_host_key');
+  const clientKey = await generateKey(dir, 'client_key');
+  const clientKeyPassphrase = 'correct horse battery staple';
+  const encryptedKey = await generateKey(dir, 'encrypted_client_key', clientKeyPassphrase);
+  const strangerKey = await generateKey(dir, 'stranger_key');
+  const authorizedKeys = join(dir, 'authorized_keys');
+  await writeFile(
+    authorizedKeys,
+    (await readFile(`${clientKey}.pub`, 'utf8')) + (await readFile(`${encryptedKey}.pub`, 'utf8')),
+    { mode: 0o600 },
+  );
+  // sshd refuses to start without its privilege separation folder.
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const config = join(dir, 'sshd_config');
+    await writeFile(
+      config,
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${hostKey}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${authorizedKeys}`,
+        'StrictModes no',
+        'UsePAM no',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PubkeyAuthentication yes',
+        'PermitRootLogin prohibit-password',
+        `AllowUsers ${userInfo().username}`,
+        'LogLevel VERBOSE',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
+    try {
+      await waitForBanner(port, child);
+    } catch (error) {
+      child.kill('SIGKILL');
+      lastError = new Error(`sshd did not start: ${String(error)}\n${log}`);
+      continue;
+    }
+    const hostPublic = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
+    const otherPublic = (await readFile(`${otherHostKey}.pub`, 'utf8'))
+      .trim()
+      .split(' ')
+      .slice(0, 2)
+      .join(' ');
+    const user = userInfo().username;
+    return {
+      port,
+      user,
+      url: (path) => `ssh://${user}@127.0.0.1:${port}${path}`,
+      knownHosts: `[127.0.0.1]:${port} ${hostPublic}\n`,
+      wrongKnownHosts: `[127.0.0.1]:${port} ${otherPublic}\n`,
+      clientKey: await readFile(clientKey, 'utf8'),
+      encryptedClientKey: await readFile(encryptedKey, 'utf8'),
+      clientKeyPassphrase,
+      strangerKey: await readFile(strangerKey, 'utf8'),
+      close: async () => {
+        await stopProcess(child);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  throw lastError;
+}
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Waits until the server greets with its SSH banner (or exits, or 10 s pass). */
+async function waitForBanner(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}`);
+    const banner = await new Promise<string>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port });
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString('utf8');
+        if (text.includes('\n')) socket.destroy();
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => resolve(''));
+    });
+    if (banner.startsWith('SSH-2.0')) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('no SSH banner within 10 s');
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
