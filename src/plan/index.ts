@@ -1,0 +1,32 @@
+/** Plan: pure functions between render and apply — order, normalise, mask, diff, drift. No I/O. */
+export { diffObjects, type DiffAction, type DiffOptions, type FieldChange, type ObjectDiff } from './diff.js';
+export { hasDrifted } from './drift.js';
+export { fieldManagers } from './managed-fields.js';
+export {
+  SECRET_MASK,
+  SECRET_MASK_AFTER,
+  SECRET_MASK_BEFORE,
+  maskObject,
+  maskSecrets,
+  type MaskedPair,
+} from './mask.js';
+export {
+  LAST_APPLIED_ANNOTATION,
+  normalizeForDiff,
+  parseIgnorePath,
+  type NormalizeOptions,
+} from './normalize.js';
+export {
+  WAVE_ANNOTATION,
+  applyOrder,
+  compareForApply,
+  isDefinition,
+  kindPriority,
+  sortForApply,
+  sortForPrune,
+  waveOf,
+  type ApplyPhase,
+  type DefinitionsPhase,
+  type WavePhase,
+} from './order.js';
+export { formatPointer, parsePointer } from './pointer.js';
