@@ -1,0 +1,17 @@
+/**
+ * Identities to impersonate. A tenant's sync runs as the tenant's service account, so RBAC — not
+ * Capstan — decides what a tenant's manifests may touch.
+ */
+import { UserError } from '../core/errors.js';
+import type { Identity } from './types.js';
+
+/** The identity a pod running as `namespace/name` has: its user and the groups every service account gets. */
+export function serviceAccountIdentity(namespace: string, name: string): Identity {
+  if (!namespace || !name || namespace.includes(':') || name.includes(':')) {
+    throw new UserError(`invalid service account ${JSON.stringify(`${namespace}/${name}`)}`);
+  }
+  return {
+    user: `system:serviceaccount:${namespace}:${name}`,
+    groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
+  };
+}
