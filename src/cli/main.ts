@@ -6,6 +6,7 @@ import { Command, CommanderError } from '@commander-js/extra-typings';
 import { fileURLToPath } from 'node:url';
 import { describeError, isCapstanError } from '../core/errors.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerSyncCommands } from './commands/sync.js';
 import { EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     )
     .showHelpAfterError()
     .exitOverride();
+  registerSyncCommands(program);
   registerDevCommands(program);
   return program;
 }

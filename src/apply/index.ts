@@ -1,0 +1,23 @@
+export { ANNOTATION, appKey, type AppIdentity } from './annotations.js';
+export {
+  applyPhases,
+  isImmutableFieldError,
+  OwnershipConflictError,
+  waitUntilGone,
+  type ApplyOptions,
+  type ApplyPhase,
+  type ObjectAction,
+  type ObjectResult,
+} from './applier.js';
+export { isProvablyUnchanged } from './fastpath.js';
+export {
+  ConfigMapInventoryStore,
+  entryRef,
+  inventoryConfigMapName,
+  inventoryEntry,
+  type Inventory,
+  type InventoryEntry,
+  type InventoryStore,
+} from './inventory.js';
+export { withoutFieldsOwnedBy } from './ownership.js';
+export { prune, PruneRefusedError, staleEntries, type PruneOptions, type PruneOutcome } from './prune.js';

@@ -1,0 +1,30 @@
+/**
+ * What the engine syncs: one app = a source (a Git repository at a ref, or a local folder), a path
+ * in it, how to render it, and the policy for applying, pruning and waiting.
+ */
+import type { AppIdentity } from '../apply/annotations.js';
+import type { RenderOptions } from '../render/index.js';
+import type { Repository } from '../source/index.js';
+
+export type AppSource =
+  | { readonly type: 'git'; readonly repository: Repository; readonly ref: string; readonly path: string }
+  /** A folder on this machine (the CLI's `capstan apply ./dir`): rendered every time, never cached. */
+  | { readonly type: 'directory'; readonly dir: string; readonly path: string };
+
+export interface AppSpec {
+  readonly identity: AppIdentity;
+  readonly source: AppSource;
+  readonly render?: RenderOptions;
+  /** Namespace for namespaced objects that name none. */
+  readonly destinationNamespace?: string;
+  /** Delete objects this app applied before and no longer renders. */
+  readonly prune: boolean;
+  /** Let prune delete everything when the render is empty (normally refused). */
+  readonly allowEmpty?: boolean;
+  /** Recreate objects whose change hits an immutable field. */
+  readonly forceRecreate?: boolean;
+  /** Field managers whose fields Capstan never overwrites (e.g. an autoscaler). */
+  readonly leaveFieldsToManagers?: readonly string[];
+  /** Wait for applied objects to become healthy; how long at most. */
+  readonly health?: { readonly wait: boolean; readonly timeoutSeconds: number };
+}
