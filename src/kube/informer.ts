@@ -234,6 +234,8 @@ class RunningInformer<T extends KubeObject> implements Informer<T> {
       if (resourceVersion) this.resourceVersion = resourceVersion;
       return;
     }
+    // Skip (rather than retry forever on) an event that cannot name its object.
+    if (!object.metadata?.name) return;
     const key = storeKey(object.metadata.namespace, object.metadata.name);
     const previous = this.store.get(key);
     if (type === 'DELETED') {

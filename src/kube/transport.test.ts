@@ -187,6 +187,32 @@ describe('createHttpTransport', () => {
   });
 });
 
+describe('many watches', () => {
+  it('hold their own connections without starving ordinary requests', async () => {
+    server = await startFakeApiServer((request, response) => {
+      if (request.url.startsWith('/watch')) {
+        response.writeHead(200);
+        response.write('\n');
+        return; // held open
+      }
+      sendJson(response, 200, {});
+    });
+    const transport = createHttpTransport({ server: server.url, maxSockets: 2 });
+    const streams = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        transport.stream({ method: 'GET', path: `/watch/${i}`, idleTimeoutMs: 10_000 }),
+      ),
+    );
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => transport.request({ method: 'GET', path: '/api' })),
+    );
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(server.connections()).toBe(42);
+    for (const stream of streams) stream.close();
+    transport.close();
+  });
+});
+
 function closedPort(): Promise<number> {
   return new Promise((resolve) => {
     const probe = createServer();

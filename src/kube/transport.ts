@@ -104,6 +104,7 @@ const NO_CREDENTIALS: CredentialSource = { current: () => ({ headers: {} }) };
 class Pools {
   private readonly secure: boolean;
   private identity: TlsOptions | undefined;
+  private lastSeen: TlsOptions | undefined;
   requests: http.Agent;
   watches: http.Agent;
 
@@ -119,8 +120,10 @@ class Pools {
 
   /** Rebuilds the agents when credentials bring a different client certificate. */
   useIdentity(tls: TlsOptions | undefined): void {
-    if (tls === this.identity || (tls?.cert === this.identity?.cert && tls?.key === this.identity?.key))
-      return;
+    // Credentials hand out the same object until they rotate: most calls stop here.
+    if (tls === this.lastSeen) return;
+    this.lastSeen = tls;
+    if (sameMaterial(tls?.cert, this.identity?.cert) && sameMaterial(tls?.key, this.identity?.key)) return;
     this.identity = tls;
     // The old agents keep serving their in-flight requests (and watches); their idle sockets are
     // unref'd and close when the server drops them. New requests use the new identity.
@@ -215,10 +218,20 @@ class HttpTransport implements Transport {
 
   async stream(request: StreamRequest): Promise<StreamResponse> {
     const credentials = await this.shared.credentials.current();
+    try {
+      return await this.openStream(request, credentials);
+    } catch (error) {
+      // As for requests: a watch connection the server closed while it sat in the pool.
+      if (error instanceof StaleSocketError) return this.openStream(request, credentials).catch(unwrapStale);
+      throw error;
+    }
+  }
+
+  private openStream(request: StreamRequest, credentials: Credentials): Promise<StreamResponse> {
     this.shared.pools.useIdentity(credentials.tls);
     const target = this.target(request);
     const signal = request.signal;
-    if (signal?.aborted) throw signal.reason;
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise<StreamResponse>((resolve, reject) => {
       let response: IncomingMessage | undefined;
       let settled = false;
@@ -245,7 +258,9 @@ class HttpTransport implements Transport {
         ),
       );
       clientRequest.on('error', (error) => {
-        if (!settled) fail(networkError(error, target));
+        if (settled) return;
+        const mapped = networkError(error, target);
+        fail(clientRequest.reusedSocket && isResetCode(mapped.code) ? new StaleSocketError(mapped) : mapped);
       });
       clientRequest.on('response', (incoming) => {
         response = incoming;
@@ -389,6 +404,10 @@ async function* mapStreamErrors(
   }
 }
 
+function unwrapStale(error: unknown): never {
+  throw error instanceof StaleSocketError ? error.original : error;
+}
+
 function networkError(error: unknown, target: RequestTarget): KubeTransportError {
   if (error instanceof KubeTransportError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? 'ECONNRESET';
@@ -411,6 +430,12 @@ function tooLarge(target: RequestTarget, maxBytes: number): KubeTransportError {
     message: `${target.method} ${target.path}: response larger than ${maxBytes} bytes`,
     target,
   });
+}
+
+function sameMaterial(a: string | Buffer | undefined, b: string | Buffer | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return Buffer.from(a).equals(Buffer.from(b));
 }
 
 function lowerCaseKeys<V>(record: Readonly<Record<string, V>>): Record<string, V> {

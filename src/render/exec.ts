@@ -57,7 +57,7 @@ export async function runTool(invocation: ToolInvocation): Promise<ToolOutput> {
       () =>
         stop(
           new TransientError(
-            `${tool} did not finish within ${Math.round(invocation.timeoutMs / 1000)} s and was stopped`,
+            `${tool} did not finish within ${formatDuration(invocation.timeoutMs)} and was stopped`,
           ),
         ),
       invocation.timeoutMs,
@@ -188,4 +188,8 @@ export function sanitizeToolMessage(text: string, replacements: readonly PathRep
 function looksLikeSecret(run: string): boolean {
   const slashes = run.split('/').length - 1;
   return /[0-9]/.test(run) && /[A-Z]/.test(run) && /[a-z]/.test(run) && slashes * 20 < run.length;
+}
+
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }

@@ -14,7 +14,6 @@
 import type { Dirent } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KubeObject } from '../core/objects.js';
 import { UserError } from '../core/errors.js';
 import { runTool, sanitizeToolMessage } from './exec.js';
 import { readResolvedFile } from './files.js';
@@ -175,24 +174,34 @@ export async function renderHelm(
         maxStderrBytes: limits.maxToolErrorBytes,
         ...(signal ? { signal } : {}),
       });
+      // helm's hint about --debug is no use to someone who cannot pass flags.
+      const stderr = sanitizeToolMessage(
+        output.stderr.replace(/^Use --debug flag to render out invalid YAML\s*$/gm, ''),
+        [
+          { from: checkout.root, to: '' },
+          { from: sandbox.dir, to: '<tmp>' },
+        ],
+      );
       options.logger?.debug(
-        { tool: 'helm', chart: chart.realRepoPath, exitCode: output.exitCode, durationMs: output.durationMs },
+        {
+          tool: 'helm',
+          chart: chart.realRepoPath,
+          exitCode: output.exitCode,
+          durationMs: output.durationMs,
+          stderr,
+        },
         'helm template finished',
       );
       if (output.exitCode !== 0) {
-        const message = sanitizeToolMessage(output.stderr, [
-          { from: checkout.root, to: '' },
-          { from: sandbox.dir, to: '<tmp>' },
-        ]);
         throw new UserError(
-          `helm template of ${quotePath(displayPath(chart.realRepoPath))} failed: ${message || `exit code ${output.exitCode}`}`,
+          `helm template of ${quotePath(displayPath(chart.realRepoPath))} failed: ${stderr || `exit code ${output.exitCode}`}`,
         );
       }
-      return parseManifests(
+      return await parseManifests(
         output.stdout,
         `helm output for ${displayPath(chart.realRepoPath)}`,
         budget,
-      ) satisfies KubeObject[];
+      );
     },
     (dir) => ({
       HELM_CACHE_HOME: join(dir, 'helm', 'cache'),

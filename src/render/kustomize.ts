@@ -4,7 +4,6 @@
  * private HOME) and keeps kustomize's own `LoadRestrictionsRootOnly` as a second fence for files.
  * Helm chart inflation, alpha plugins and exec functions are never enabled.
  */
-import type { KubeObject } from '../core/objects.js';
 import { UserError } from '../core/errors.js';
 import { runTool, sanitizeToolMessage } from './exec.js';
 import { scanKustomization } from './kustomize-scan.js';
@@ -75,25 +74,27 @@ export async function renderKustomize(
         maxStderrBytes: limits.maxToolErrorBytes,
         ...(signal ? { signal } : {}),
       });
+      // Sanitised once: the message of a failure, or warnings (deprecated fields) worth a log line.
+      const stderr = sanitizeToolMessage(output.stderr, [
+        { from: checkout.root, to: '' },
+        { from: sandbox.dir, to: '<tmp>' },
+      ]);
       options.logger?.debug(
         {
           tool: 'kustomize',
           appPath: app.realRepoPath,
           exitCode: output.exitCode,
           durationMs: output.durationMs,
+          stderr,
         },
         'kustomize build finished',
       );
       if (output.exitCode !== 0) {
-        const message = sanitizeToolMessage(output.stderr, [
-          { from: `${checkout.root}`, to: '' },
-          { from: sandbox.dir, to: '<tmp>' },
-        ]);
         throw new UserError(
-          `kustomize build of ${quotePath(displayPath(app.realRepoPath))} failed: ${message || `exit code ${output.exitCode}`}`,
+          `kustomize build of ${quotePath(displayPath(app.realRepoPath))} failed: ${stderr || `exit code ${output.exitCode}`}`,
         );
       }
-      return parseManifests(output.stdout, origin, budget) satisfies KubeObject[];
+      return await parseManifests(output.stdout, origin, budget);
     },
     (dir) => ({ KUSTOMIZE_PLUGIN_HOME: `${dir}/plugins` }),
   );

@@ -7,11 +7,18 @@ import type { KubeObject } from '../core/objects.js';
 import { UserError } from '../core/errors.js';
 import type { RenderBudget } from './limits.js';
 import type { YamlDocument } from './yaml.js';
-import { parseYamlStream } from './yaml.js';
+import { parseYamlStreamAsync } from './yaml.js';
 
-/** Parses a manifest stream (a file, or a tool's output) into objects, charging the budget. */
-export function parseManifests(text: string, origin: string, budget: RenderBudget): KubeObject[] {
-  const documents = parseYamlStream(text, origin, {
+/**
+ * Parses a manifest stream (a file, or a tool's output) into objects, charging the budget. Async so
+ * that large streams leave the event loop a turn now and then.
+ */
+export async function parseManifests(
+  text: string,
+  origin: string,
+  budget: RenderBudget,
+): Promise<KubeObject[]> {
+  const documents = await parseYamlStreamAsync(text, origin, {
     maxAliasCount: budget.limits.maxAliasCount,
     maxDepth: budget.limits.maxDepth,
     // Empty documents count here too; objects are charged exactly below.

@@ -18,12 +18,32 @@ describe('confineReference (lexical)', () => {
   });
 
   it.each([
-    ['apps/web', '../../../x', 'kustomization apps/web/kustomization.yaml: resource: "../../../x" leads outside the repository'],
+    [
+      'apps/web',
+      '../../../x',
+      'kustomization apps/web/kustomization.yaml: resource: "../../../x" leads outside the repository',
+    ],
     ['', '..', 'kustomization apps/web/kustomization.yaml: resource: ".." leads outside the repository'],
-    ['apps', 'a/../../../etc', 'kustomization apps/web/kustomization.yaml: resource: "a/../../../etc" leads outside the repository'],
-    ['apps', '/etc/passwd', 'kustomization apps/web/kustomization.yaml: resource: "/etc/passwd" is an absolute path; paths must be relative and stay inside the repository'],
-    ['apps', 'C:\\Windows', 'kustomization apps/web/kustomization.yaml: resource: "C:\\\\Windows" is an absolute path; paths must be relative and stay inside the repository'],
-    ['apps', 'a\u0000b', 'kustomization apps/web/kustomization.yaml: resource: path "a\\u0000b" contains control characters'],
+    [
+      'apps',
+      'a/../../../etc',
+      'kustomization apps/web/kustomization.yaml: resource: "a/../../../etc" leads outside the repository',
+    ],
+    [
+      'apps',
+      '/etc/passwd',
+      'kustomization apps/web/kustomization.yaml: resource: "/etc/passwd" is an absolute path; paths must be relative and stay inside the repository',
+    ],
+    [
+      'apps',
+      'C:\\Windows',
+      'kustomization apps/web/kustomization.yaml: resource: "C:\\\\Windows" is an absolute path; paths must be relative and stay inside the repository',
+    ],
+    [
+      'apps',
+      'a\u0000b',
+      'kustomization apps/web/kustomization.yaml: resource: path "a\\u0000b" contains control characters',
+    ],
     ['apps', ' ', 'kustomization apps/web/kustomization.yaml: resource: empty path'],
   ])('refuses %j + %j', (base, ref, message) => {
     const error = (() => {
@@ -70,7 +90,9 @@ describe('Checkout.resolve (physical)', () => {
     const checkout = await Checkout.open(repo.dir);
     const error = await caught(() => checkout.resolve('apps/web/secret.yaml', 'plain manifests'));
     expect(error).toBeInstanceOf(UserError);
-    expect(error.message).toBe('plain manifests: "apps/web/secret.yaml" is a symlink that leads outside the repository');
+    expect(error.message).toBe(
+      'plain manifests: "apps/web/secret.yaml" is a symlink that leads outside the repository',
+    );
     expect(error.message).not.toContain('outside/secret');
   });
 
@@ -83,19 +105,29 @@ describe('Checkout.resolve (physical)', () => {
 
   it('refuses symlinks with absolute targets, even to inside the checkout', async () => {
     repo = await makeRepo({ 'a.yaml': 'x: 1\n' });
-    await repo.write({ 'abs.yaml': { symlink: `${repo.dir}/a.yaml` }, 'etc': { symlink: '/etc' } });
+    await repo.write({ 'abs.yaml': { symlink: `${repo.dir}/a.yaml` }, etc: { symlink: '/etc' } });
     const checkout = await Checkout.open(repo.dir);
     expect((await caught(() => checkout.resolve('abs.yaml'))).message).toBe(
       '"abs.yaml" is a symlink with an absolute target; symlinks must be relative and stay inside the repository',
     );
-    expect((await caught(() => checkout.resolve('etc/passwd'))).message).toMatch(/^"etc" is a symlink with an absolute target/);
+    expect((await caught(() => checkout.resolve('etc/passwd'))).message).toMatch(
+      /^"etc" is a symlink with an absolute target/,
+    );
   });
 
   it('refuses symlink loops and names missing paths', async () => {
-    repo = await makeRepo({ 'a': { symlink: 'b' }, 'b': { symlink: 'a' }, 'dangling.yaml': { symlink: 'nowhere.yaml' } });
+    repo = await makeRepo({
+      a: { symlink: 'b' },
+      b: { symlink: 'a' },
+      'dangling.yaml': { symlink: 'nowhere.yaml' },
+    });
     const checkout = await Checkout.open(repo.dir);
-    expect((await caught(() => checkout.resolve('a'))).message).toBe('"a" goes through too many symlinks (a loop?)');
-    expect((await caught(() => checkout.resolve('dangling.yaml'))).message).toBe('"dangling.yaml" does not exist ("nowhere.yaml" is missing)');
+    expect((await caught(() => checkout.resolve('a'))).message).toBe(
+      '"a" goes through too many symlinks (a loop?)',
+    );
+    expect((await caught(() => checkout.resolve('dangling.yaml'))).message).toBe(
+      '"dangling.yaml" does not exist ("nowhere.yaml" is missing)',
+    );
     expect((await caught(() => checkout.resolve('apps/none.yaml', 'helm valueFiles'))).message).toBe(
       'helm valueFiles: "apps/none.yaml" does not exist ("apps" is missing)',
     );
@@ -114,11 +146,16 @@ describe('Checkout.resolve (physical)', () => {
 
 describe('compactInputs', () => {
   it('drops paths under listed folders, dedupes and sorts', () => {
-    expect(compactInputs(['apps/web/base', 'apps/web', 'apps/web-2', 'shared/x.yaml', 'apps/web/a.yaml', 'shared/x.yaml'])).toEqual([
-      'apps/web',
-      'apps/web-2',
-      'shared/x.yaml',
-    ]);
+    expect(
+      compactInputs([
+        'apps/web/base',
+        'apps/web',
+        'apps/web-2',
+        'shared/x.yaml',
+        'apps/web/a.yaml',
+        'shared/x.yaml',
+      ]),
+    ).toEqual(['apps/web', 'apps/web-2', 'shared/x.yaml']);
     expect(compactInputs(['apps', ''])).toEqual(['']);
   });
 });

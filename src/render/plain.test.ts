@@ -48,7 +48,9 @@ describe('plain renderer', () => {
 
   it('does not recurse when asked not to, and renders a single file app path', async () => {
     repo = await makeRepo({ 'apps/a.yaml': configMap('a'), 'apps/sub/b.yaml': configMap('b') });
-    expect((await render('apps', {}, { plain: { recurse: false } })).objects.map((o) => o.metadata.name)).toEqual(['a']);
+    expect(
+      (await render('apps', {}, { plain: { recurse: false } })).objects.map((o) => o.metadata.name),
+    ).toEqual(['a']);
     const single = await render('apps/sub/b.yaml');
     expect(single.objects.map((o) => o.metadata.name)).toEqual(['b']);
     expect(single.inputs).toEqual(['apps/sub/b.yaml']);
@@ -68,7 +70,10 @@ describe('plain renderer', () => {
   });
 
   it('refuses a symlink to a file outside the checkout, without reading it', async () => {
-    repo = await makeRepo({ 'apps/web/a.yaml': configMap('a'), 'apps/web/stolen.yaml': { symlink: '../../../outside/secret.txt' } });
+    repo = await makeRepo({
+      'apps/web/a.yaml': configMap('a'),
+      'apps/web/stolen.yaml': { symlink: '../../../outside/secret.txt' },
+    });
     const error = await caught(() => render('apps/web'));
     expect(error).toBeInstanceOf(UserError);
     expect(error.message).toBe('"apps/web/stolen.yaml" is a symlink that leads outside the repository');
@@ -77,7 +82,9 @@ describe('plain renderer', () => {
 
   it('refuses escaping symlinks even when they do not look like manifests', async () => {
     repo = await makeRepo({ 'apps/web/notes.md': { symlink: '../../../outside/secret.txt' } });
-    expect((await caught(() => render('apps/web'))).message).toBe('"apps/web/notes.md" is a symlink that leads outside the repository');
+    expect((await caught(() => render('apps/web'))).message).toBe(
+      '"apps/web/notes.md" is a symlink that leads outside the repository',
+    );
   });
 
   it('refuses a symlinked folder that escapes the checkout', async () => {
@@ -95,12 +102,19 @@ describe('plain renderer', () => {
     expect((await caught(() => render('apps/../../outside/secret-dir'))).message).toBe(
       'app path: "apps/../../outside/secret-dir" leads outside the repository',
     );
-    expect((await caught(() => render('apps/out'))).message).toBe('app path: "apps/out" is a symlink that leads outside the repository');
-    expect((await caught(() => render('apps/missing'))).message).toBe('app path: "apps/missing" does not exist');
+    expect((await caught(() => render('apps/out'))).message).toBe(
+      'app path: "apps/out" is a symlink that leads outside the repository',
+    );
+    expect((await caught(() => render('apps/missing'))).message).toBe(
+      'app path: "apps/missing" does not exist',
+    );
   });
 
   it('refuses a 200 MB file by its size, before reading it', async () => {
-    repo = await makeRepo({ 'apps/web/a.yaml': configMap('a'), 'apps/web/huge.yaml': { sparseBytes: 200 * MiB } });
+    repo = await makeRepo({
+      'apps/web/a.yaml': configMap('a'),
+      'apps/web/huge.yaml': { sparseBytes: 200 * MiB },
+    });
     const started = Date.now();
     const error = await caught(() => render('apps/web'));
     expect(error.message).toBe('apps/web/huge.yaml is 200 MiB, over the 16 MiB limit for one file');
@@ -111,24 +125,33 @@ describe('plain renderer', () => {
     repo = await makeRepo({ 'apps/web/pipe.txt': { fifo: true }, 'apps/web/a.yaml': configMap('a') });
     expect((await render('apps/web')).objects).toHaveLength(1);
     await repo.write({ 'apps/web/pipe.yaml': { fifo: true } });
-    expect((await caught(() => render('apps/web'))).message).toBe('"apps/web/pipe.yaml" is not a regular file; a file was expected');
+    expect((await caught(() => render('apps/web'))).message).toBe(
+      '"apps/web/pipe.yaml" is not a regular file; a file was expected',
+    );
   });
 
   it('names the broken file and line among ten, without echoing its content', async () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 10; i++) files[`apps/web/f${i}.yaml`] = configMap(`f${i}`);
-    files['apps/web/f6.yaml'] = `apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: ${SECRET}\n  - user: admin\n`;
+    files['apps/web/f6.yaml'] =
+      `apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: ${SECRET}\n  - user: admin\n`;
     repo = await makeRepo(files);
     const error = await caught(() => render('apps/web'));
     expect(error).toBeInstanceOf(UserError);
-    expect(error.message).toBe('apps/web/f6.yaml:7:1: invalid YAML: a block collection cannot be a mapping key (BLOCK_AS_IMPLICIT_KEY)');
+    expect(error.message).toBe(
+      'apps/web/f6.yaml:7:1: invalid YAML: a block collection cannot be a mapping key (BLOCK_AS_IMPLICIT_KEY)',
+    );
     expect(fullText(error)).not.toContain(SECRET);
   });
 
   it('names the file and document of something that is not a Kubernetes object, without values', async () => {
-    repo = await makeRepo({ 'a.yaml': `${configMap('ok')}---\nkind: Secret\nmetadata:\n  name: x\ndata:\n  k: ${SECRET}\n` });
+    repo = await makeRepo({
+      'a.yaml': `${configMap('ok')}---\nkind: Secret\nmetadata:\n  name: x\ndata:\n  k: ${SECRET}\n`,
+    });
     let error = await caught(() => render(''));
-    expect(error.message).toBe('a.yaml: document 2 (line 6) is not a Kubernetes object: apiVersion missing or not a string');
+    expect(error.message).toBe(
+      'a.yaml: document 2 (line 6) is not a Kubernetes object: apiVersion missing or not a string',
+    );
     expect(fullText(error)).not.toContain(SECRET);
 
     await repo.write({ 'a.yaml': `- ${SECRET}\n` });
@@ -136,7 +159,9 @@ describe('plain renderer', () => {
     expect(error.message).toBe(
       'a.yaml: document 1 (line 1) is a sequence, not a Kubernetes object (a mapping with apiVersion, kind and metadata)',
     );
-    await repo.write({ 'a.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n' });
+    await repo.write({
+      'a.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n',
+    });
     expect((await caught(() => render(''))).message).toBe(
       'a.yaml: document 1 (line 1) is not a Kubernetes object: metadata missing or not a string (this is a kustomization file: render the folder with kustomize)',
     );
@@ -150,9 +175,21 @@ describe('plain renderer', () => {
 
   it.each([
     ['files', { maxFiles: 3 }, 'the render reads more than 3 files (limit reached at apps/f3.yaml)'],
-    ['bytes', { maxTotalBytes: 150 }, /^the render reads more than 150 bytes in total \(limit reached at apps\/f\d\.yaml\)$/],
-    ['documents', { maxDocuments: 4 }, 'the render produces more than 4 objects (limit reached in apps/f4.yaml)'],
-    ['directory entries', { maxDirectoryEntries: 5 }, 'the render walks more than 5 directory entries (limit reached in apps)'],
+    [
+      'bytes',
+      { maxTotalBytes: 150 },
+      /^the render reads more than 150 bytes in total \(limit reached at apps\/f\d\.yaml\)$/,
+    ],
+    [
+      'documents',
+      { maxDocuments: 4 },
+      'the render produces more than 4 objects (limit reached in apps/f4.yaml)',
+    ],
+    [
+      'directory entries',
+      { maxDirectoryEntries: 5 },
+      'the render walks more than 5 directory entries (limit reached in apps)',
+    ],
   ])('stops at the %s limit with an error naming where', async (_name, limits, message) => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 6; i++) files[`apps/f${i}.yaml`] = configMap(`f${i}`);

@@ -66,7 +66,7 @@ export async function renderPlain(
   const readManifest = async (resolved: ResolvedPath): Promise<void> => {
     signal?.throwIfAborted();
     const text = await readResolvedFile(resolved, budget);
-    objects.push(...parseManifests(text, resolved.realRepoPath, budget));
+    objects.push(...(await parseManifests(text, resolved.realRepoPath, budget)));
   };
 
   const walk = async (folder: ResolvedPath): Promise<void> => {

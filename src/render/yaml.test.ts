@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../core/errors.js';
 import { SECRET, fullText } from '../../test/render/repo.js';
-import { parseYamlStream } from './yaml.js';
+import { parseYamlStream, parseYamlStreamAsync } from './yaml.js';
 
 const limits = { maxAliasCount: 100, maxDepth: 200 };
 
@@ -34,6 +34,16 @@ describe('parseYamlStream', () => {
       [3, 8, { b: 2 }],
     ]);
     expect(parse('')).toEqual([]);
+  });
+
+  it('reads CRLF line endings and counts lines right', () => {
+    expect(parse('a: 1\r\nb:\r\n  c: 2\r\n')[0]?.value).toEqual({ a: 1, b: { c: 2 } });
+    expect(parseError('a: 1\r\nb: [\r\n'.replace('[', '[' + '['.repeat(300))).message).toBe(
+      'apps/web/deploy.yaml:2: invalid YAML: nesting deeper than 200 levels',
+    );
+    expect(parseError('a: 1\r\nb: 2\r\na: 3\r\n').message).toBe(
+      'apps/web/deploy.yaml:3:1: invalid YAML: a mapping has the same key twice (DUPLICATE_KEY)',
+    );
   });
 
   it('reads JSON as YAML', () => {
@@ -169,5 +179,19 @@ describe('parseYamlStream', () => {
       '---\n# Source: demo/templates/a.yaml\na: 1\n---\n# Source: demo/templates/b.yaml\n\nb: 2\n',
     );
     expect(docs.map((d) => d.source)).toEqual(['demo/templates/a.yaml', 'demo/templates/b.yaml']);
+  });
+
+  it('has an async twin that gives the event loop turns on large streams', async () => {
+    const text = Array.from(
+      { length: 3000 },
+      (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${i}\n`,
+    ).join('---\n');
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    const docs = await parseYamlStreamAsync(text, 'big.yaml', limits, 1);
+    clearInterval(timer);
+    expect(docs).toEqual(parse(text, 'big.yaml'));
+    expect(docs).toHaveLength(3000);
+    expect(ticks).toBeGreaterThan(0);
   });
 });

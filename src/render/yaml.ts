@@ -117,11 +117,48 @@ function withDigitsRequired(tag: Tags[number]): Tags[number] {
  * documents. `origin` names the stream in errors (a repository path, or "kustomize output for …").
  */
 export function parseYamlStream(text: string, origin: string, limits: YamlLimits): YamlDocument[] {
+  const results: YamlDocument[] = [];
+  for (const _pause of parseSteps(text, origin, limits, results)) {
+    // Synchronous: no pauses taken.
+  }
+  return results;
+}
+
+/**
+ * The same, giving the event loop a turn every `sliceMs` of parsing. The `yaml` package parses
+ * about a megabyte a second; a large helm or kustomize output must not stall lease renewals,
+ * health probes and watches for that long.
+ */
+export async function parseYamlStreamAsync(
+  text: string,
+  origin: string,
+  limits: YamlLimits,
+  sliceMs = 20,
+): Promise<YamlDocument[]> {
+  const results: YamlDocument[] = [];
+  let sliceStarted = Date.now();
+  for (const _pause of parseSteps(text, origin, limits, results)) {
+    if (Date.now() - sliceStarted < sliceMs) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    sliceStarted = Date.now();
+  }
+  return results;
+}
+
+/** How many lexemes between two chances to pause. */
+const LEXEMES_PER_STEP = 2048;
+
+/** Parses into `results`, yielding now and then so a caller may pause between steps. */
+function* parseSteps(
+  text: string,
+  origin: string,
+  limits: YamlLimits,
+  results: YamlDocument[],
+): Generator<void> {
   const lineCounter = new LineCounter();
   const parser = new Parser(lineCounter.addNewLine);
   const composer = new Composer(YAML_OPTIONS);
   const guard = new DepthGuard(origin, limits);
-  const results: YamlDocument[] = [];
   // Expanded values allowed per stream: generous for anchors used to stay DRY, small for bombs.
   const nodeBudget = { remaining: 2 * text.length + 10_000 };
   let index = 0;
@@ -146,13 +183,14 @@ export function parseYamlStream(text: string, origin: string, limits: YamlLimits
   // One pass, streaming: each lexeme is checked by the guard before the parser sees it, and each
   // document is turned into data (and its syntax tree dropped) as soon as it is complete.
   lineCounter.addNewLine(0);
+  let lexemes = 0;
   for (const lexeme of new Lexer().lex(text)) {
     guard.observe(lexeme);
     compose(parser.next(lexeme));
+    if (++lexemes % LEXEMES_PER_STEP === 0) yield;
   }
   compose(parser.end());
   Array.from(composer.end(false, text.length)).forEach(take);
-  return results;
 }
 
 function readDocument(
@@ -330,7 +368,7 @@ class DepthGuard {
     const type = CST.tokenType(lexeme);
     switch (type) {
       case 'newline':
-        this.line++;
+        this.countLines(lexeme);
         this.newLine();
         return;
       case 'space':

@@ -12,7 +12,7 @@ interface Crd extends KubeObject {
 }
 
 describe('custom resources of a CRD applied in the same session', () => {
-  it('waits for Established by watch, then maps the new kind after one refresh and creates a resource', async () => {
+  it('waits for Established by watch and for the kind in discovery, then creates and reads a resource', async () => {
     const namespace = await freshNamespace('kube-crd');
     const group = `t${randomBytes(4).toString('hex')}.capstan.test`;
     // Map something first, so the mapper holds a snapshot from before the CRD existed.
@@ -55,7 +55,9 @@ describe('custom resources of a CRD applied in the same session', () => {
         (o) => (o.status?.conditions ?? []).some((c) => c.type === 'Established' && c.status === 'True'),
       );
 
-      // No explicit refresh: the miss refreshes discovery once (concurrent misses share it).
+      // The apiserver publishes an Established CRD to discovery asynchronously (a refresh right
+      // after Established misses it about a third of the time), so wait for the kind itself.
+      await client.mapper.waitForMapping(group, 'Widget', { timeoutMs: 10_000 });
       const [mapping] = await Promise.all([
         client.mapper.mapping(group, 'Widget'),
         client.mapper.mapping(group, 'Widget', 'v1'),

@@ -8,7 +8,9 @@ import {
   loadConnection,
   type Transport,
 } from '../../src/kube/index.js';
-import { watchUntil } from './helpers.js';
+import { adminClient, watchUntil } from './helpers.js';
+
+const observer = await adminClient();
 
 /** A client whose discovery requests are counted, with the status each got. */
 async function countingClient(): Promise<{ client: HttpKubeClient; discoveryStatuses: string[] }> {
@@ -47,7 +49,7 @@ describe('discovery against a real API server', () => {
     expect(discoveryStatuses.slice(2).sort()).toEqual(['/api 304', '/apis 304']);
   });
 
-  it('maps a fresh CRD with exactly one refresh shared by concurrent lookups', async () => {
+  it('maps the kind of a new CRD on a miss, with one refresh shared by concurrent lookups', async () => {
     const { client, discoveryStatuses } = await countingClient();
     const group = `d${randomBytes(4).toString('hex')}.capstan.test`;
     await client.mapper.mapping('', 'ConfigMap');
@@ -82,6 +84,9 @@ describe('discovery against a real API server', () => {
         name,
         (o) => (o.status?.conditions ?? []).some((c) => c.type === 'Established' && c.status === 'True'),
       );
+      // Another client waits until discovery serves the kind (the apiserver publishes it a little
+      // after Established); then the counting client's first lookup is a miss that must refresh.
+      await observer.mapper.waitForMapping(group, 'Gizmo');
       const before = discoveryStatuses.length;
       const mappings = await Promise.all(
         Array.from({ length: 10 }, () => client.mapper.mapping(group, 'Gizmo')),
