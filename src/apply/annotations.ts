@@ -2,6 +2,9 @@
  * The annotations Capstan reads on desired objects and writes on applied ones. One place, so the
  * CLI's help, the README and the code agree.
  */
+/** On every applied object, so drift watches can select Capstan's objects alone. */
+export const MANAGED_LABEL = { key: 'capstan.dev/managed', value: 'true' } as const;
+
 export const ANNOTATION = {
   /** Written on every applied object: `<namespace>/<name>` of the app that owns it. */
   app: 'capstan.dev/app',

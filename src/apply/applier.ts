@@ -9,7 +9,7 @@ import { CapstanError, messageOf } from '../core/errors.js';
 import { formatRef, refOf, splitApiVersion, type KubeObject, type ObjectRef } from '../core/objects.js';
 import { isKubeApiError, isNotFound, UnknownKindError, type KubeClient } from '../kube/index.js';
 import { diffObjects, hasDrifted, type ApplyPhase as PlanPhase, type ObjectDiff } from '../plan/index.js';
-import { ANNOTATION, appKey, type AppIdentity } from './annotations.js';
+import { ANNOTATION, appKey, MANAGED_LABEL, type AppIdentity } from './annotations.js';
 import { isProvablyUnchanged } from './fastpath.js';
 import { withoutFieldsOwnedBy } from './ownership.js';
 
@@ -305,6 +305,7 @@ function withOwner(object: KubeObject, app: AppIdentity): KubeObject {
     ...object,
     metadata: {
       ...object.metadata,
+      labels: { ...object.metadata.labels, [MANAGED_LABEL.key]: MANAGED_LABEL.value },
       annotations: { ...object.metadata.annotations, [ANNOTATION.app]: appKey(app) },
     },
   };

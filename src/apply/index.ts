@@ -1,4 +1,4 @@
-export { ANNOTATION, appKey, type AppIdentity } from './annotations.js';
+export { ANNOTATION, appKey, MANAGED_LABEL, type AppIdentity } from './annotations.js';
 export {
   applyPhases,
   isImmutableFieldError,

@@ -4,10 +4,17 @@
  */
 import type { AppIdentity } from '../apply/annotations.js';
 import type { RenderOptions } from '../render/index.js';
-import type { Repository } from '../source/index.js';
+import type { Repository, Revision } from '../source/index.js';
 
 export type AppSource =
-  | { readonly type: 'git'; readonly repository: Repository; readonly ref: string; readonly path: string }
+  | {
+      readonly type: 'git';
+      readonly repository: Repository;
+      readonly ref: string;
+      readonly path: string;
+      /** Already resolved (by the controller's one fetch per repository): the engine uses it as is. */
+      readonly revision?: Revision;
+    }
   /** A folder on this machine (the CLI's `capstan apply ./dir`): rendered every time, never cached. */
   | { readonly type: 'directory'; readonly dir: string; readonly path: string };
 

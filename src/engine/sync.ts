@@ -128,7 +128,7 @@ export function createEngine(deps: EngineDeps): Engine {
       let cacheKey: string | undefined;
       if (app.source.type === 'git') {
         emit({ type: 'stage', stage: 'source', message: `resolving ${app.source.ref}` });
-        const commit = await deps.git.resolve(app.source.repository, app.source.ref);
+        const commit = app.source.revision ?? (await deps.git.resolve(app.source.repository, app.source.ref));
         revision = { id: commit.sha, commit };
         cacheKey = await renderKeyFor(deps, app, commit.sha, previous?.renderInputs);
         emit({
@@ -366,7 +366,16 @@ async function settleDefinitions(
   });
   if (result.outcome !== 'Current')
     return `not applied: CustomResourceDefinitions and Namespaces did not settle (${result.message})`;
-  await kube.mapper.refresh();
+  // Discovery often lags a moment behind Established: wait until each new kind is actually served.
+  for (const object of phase.objects) {
+    const spec = object.spec as { group?: string; names?: { kind?: string } } | undefined;
+    if (object.kind === 'CustomResourceDefinition' && spec?.group && spec.names?.kind) {
+      await kube.mapper.waitForMapping(spec.group, spec.names.kind, {
+        timeoutMs: 30_000,
+        ...(signal ? { signal } : {}),
+      });
+    }
+  }
   return undefined;
 }
 

@@ -6,7 +6,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createConnection, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -98,111 +97,11 @@ export async function createTestRepo(root: string, name = 'repo'): Promise<TestR
   };
 }
 
-export interface GitHttpServer {
-  readonly port: number;
-  /** `http://127.0.0.1:<port>/<name>.git` */
-  url(name: string): string;
-  /** Requests served, by path, for tests that assert what the client asked for. */
-  readonly requests: string[];
-  close(): Promise<void>;
-}
-
-export interface GitHttpServerOptions {
-  /** Folder holding `<name>.git` bare repositories. */
-  readonly root: string;
-  /** When set, every request needs these credentials (HTTP basic). */
-  readonly auth?: { readonly username: string; readonly password: string };
-}
-
-const HTTP_BACKEND = '/usr/lib/git-core/git-http-backend';
-
-/** Serves `root` with git's smart HTTP protocol on 127.0.0.1, on a free port. */
-export async function startGitHttpServer(options: GitHttpServerOptions): Promise<GitHttpServer> {
-  if (!existsSync(HTTP_BACKEND)) throw new Error(`${HTTP_BACKEND} is missing (Debian package "git")`);
-  const requests: string[] = [];
-  const server = createServer((request, response) => {
-    requests.push(request.url ?? '');
-    if (options.auth && !authorised(request, options.auth)) {
-      response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="capstan-test"' }).end('unauthorised\n');
-      return;
-    }
-    serveWithBackend(request, response, options.root);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    requests,
-    url: (name) => `http://127.0.0.1:${port}/${name}.git`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-function authorised(request: IncomingMessage, auth: { username: string; password: string }): boolean {
-  const header = request.headers.authorization ?? '';
-  if (!header.startsWith('Basic ')) return false;
-  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-  return decoded === `${auth.username}:${auth.password}`;
-}
-
-/** Runs git-http-backend as a CGI program for one request. */
-function serveWithBackend(request: IncomingMessage, response: ServerResponse, root: string): void {
-  const url = new URL(request.url ?? '/', 'http://localhost');
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    GIT_PROJECT_ROOT: root,
-    GIT_HTTP_EXPORT_ALL: '1',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    REQUEST_METHOD: request.method ?? 'GET',
-    PATH_INFO: decodeURIComponent(url.pathname),
-    QUERY_STRING: url.search.replace(/^\?/, ''),
-    REMOTE_ADDR: request.socket.remoteAddress ?? '127.0.0.1',
-    REMOTE_USER: 'test',
-  };
-  const header = (name: string) => request.headers[name.toLowerCase()];
-  if (typeof header('content-type') === 'string') env.CONTENT_TYPE = header('content-type') as string;
-  if (typeof header('content-length') === 'string') env.CONTENT_LENGTH = header('content-length') as string;
-  if (typeof header('content-encoding') === 'string')
-    env.HTTP_CONTENT_ENCODING = header('content-encoding') as string;
-  if (typeof header('git-protocol') === 'string') env.GIT_PROTOCOL = header('git-protocol') as string;
-
-  const cgi = spawn(HTTP_BACKEND, [], { env, stdio: ['pipe', 'pipe', 'ignore'] });
-  request.pipe(cgi.stdin);
-  cgi.stdin.on('error', () => {});
-  let head = Buffer.alloc(0);
-  let headersSent = false;
-  cgi.stdout.on('data', (chunk: Buffer) => {
-    if (headersSent) {
-      response.write(chunk);
-      return;
-    }
-    head = Buffer.concat([head, chunk]);
-    const end = head.indexOf('\r\n\r\n') >= 0 ? head.indexOf('\r\n\r\n') : head.indexOf('\n\n');
-    if (end < 0) return;
-    const separatorLength = head[end] === 0x0d ? 4 : 2;
-    let status = 200;
-    for (const line of head.subarray(0, end).toString('utf8').split(/\r?\n/)) {
-      const colon = line.indexOf(':');
-      if (colon < 0) continue;
-      const name = line.slice(0, colon).trim();
-      const value = line.slice(colon + 1).trim();
-      if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
-      else response.setHeader(name, value);
-    }
-    response.writeHead(status);
-    headersSent = true;
-    response.write(head.subarray(end + separatorLength));
-  });
-  cgi.on('close', () => {
-    if (!headersSent) response.writeHead(502);
-    response.end();
-  });
-}
+export {
+  startGitHttpServer,
+  type GitHttpServer,
+  type GitHttpServerOptions,
+} from '../../src/dev/git-http-server.js';
 
 export interface SshServer {
   readonly port: number;
