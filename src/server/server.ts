@@ -1,0 +1,317 @@
+/**
+ * Capstan's HTTP server: liveness and readiness for the kubelet, metrics for Prometheus, and webhook
+ * receivers that turn a Git host's "something was pushed" into a prompt reconcile of the Repository.
+ *
+ * The server decides nothing about Kubernetes objects. A push it accepts becomes one `onPush` call
+ * (after debouncing) naming the repository; the operator maps that to Repository objects with
+ * `repositoryMatchKey`. A webhook is only ever a hint to look now rather than at the next poll: the
+ * URLs in a payload are never fetched, so a forged or misdirected hook can at most cause an extra
+ * fetch of a repository some Repository already names.
+ *
+ * A webhook request goes through, in order, each step refusing as early and as cheaply as it can:
+ *   1. provider known (404), rate limit per client (429), secret configured and signature header
+ *      present (401): headers only, the body is not read;
+ *   2. body read up to `maxBodyBytes` while it streams (413, connection closed);
+ *   3. signature verified over the raw bytes (401);
+ *   4. only then JSON decoded (400) and the event read (ping and other events answered, not acted on).
+ */
+import { STATUS_CODES } from 'node:http';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { UserError, describeError, isCapstanError } from '../core/errors.js';
+import { systemClock } from '../health/clock.js';
+import type { Clock } from '../health/clock.js';
+import { redactUrl } from '../source/index.js';
+import { PushDebouncer } from './debounce.js';
+import type { PushEvent } from './debounce.js';
+import type { CapstanMetrics, WebhookOutcome } from './metrics.js';
+import { TokenBucketRateLimiter, clientKey } from './rate-limit.js';
+import { repositoryMatchKey } from './repository-key.js';
+import { decodeBody, isWebhookProvider, webhookReceivers } from './webhooks/index.js';
+import type { ParsedWebhook, WebhookProvider } from './webhooks/index.js';
+
+export interface ServerLimits {
+  /** Largest webhook body accepted, enforced while it streams (default 1 MiB). */
+  readonly maxBodyBytes: number;
+  /** Webhook requests per minute per client address, also the burst allowed (default 60). */
+  readonly ratePerMinute: number;
+  /** Quiet time after the last push of a burst before `onPush` (default 2000 ms; 0 delivers at once). */
+  readonly debounceMs: number;
+  /** Longest a push waits while its burst goes on (default 5 × debounceMs). */
+  readonly maxDebounceMs: number;
+  /** Longest a client may take to send a whole request, against slow-loris clients (default 30 s). */
+  readonly requestTimeoutMs: number;
+  /** Most client addresses the rate limiter remembers (default 10 000). */
+  readonly maxTrackedClients: number;
+}
+
+export interface ServerDependencies {
+  readonly metrics: CapstanMetrics;
+  /** Readiness as the operator sees it (caches synced, leader elected or standing by). */
+  readonly isReady: () => boolean;
+  /**
+   * The shared secret of each receiver. A receiver without one (or with an empty one) refuses every
+   * request: an unauthenticated webhook endpoint is a free "make the controller fetch" button.
+   */
+  readonly webhookSecrets: Partial<Record<WebhookProvider, string>>;
+  /** Called once per debounced burst of pushes; errors are logged, never sent back to the Git host. */
+  readonly onPush: (event: PushEvent) => void | Promise<void>;
+  readonly logger?: FastifyBaseLogger;
+  readonly limits?: Partial<ServerLimits>;
+  /** Time for the rate limiter and the debouncer; tests pass a manual clock. */
+  readonly clock?: Clock;
+  /**
+   * Fastify's `trustProxy`: set it when the server sits behind an ingress, or every client shares
+   * the ingress's address and thus one rate-limit bucket. Default false (use the socket's address).
+   */
+  readonly trustProxy?: boolean | string | string[];
+}
+
+export const DEFAULT_LIMITS: Omit<ServerLimits, 'maxDebounceMs'> = {
+  maxBodyBytes: 1024 * 1024,
+  ratePerMinute: 60,
+  debounceMs: 2000,
+  requestTimeoutMs: 30_000,
+  maxTrackedClients: 10_000,
+};
+
+type HookRequest = FastifyRequest<{ Params: { provider: string } }>;
+
+/** Builds the server, not listening: the caller calls `listen` (and `close` on shutdown). */
+export function createServer(deps: ServerDependencies): FastifyInstance {
+  const limits = resolveLimits(deps.limits);
+  const clock = deps.clock ?? systemClock;
+  const { metrics } = deps;
+
+  const app = Fastify({
+    ...(deps.logger === undefined ? { logger: false } : { loggerInstance: deps.logger }),
+    // Probes and scrapes every few seconds would drown the log; webhooks log their own outcome.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: limits.maxBodyBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    trustProxy: deps.trustProxy ?? false,
+  });
+
+  app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok\n'));
+
+  app.get('/readyz', async (request, reply) => {
+    let ready = false;
+    try {
+      ready = deps.isReady();
+    } catch (error) {
+      request.log.warn({ error: describeError(error) }, 'readiness check failed');
+    }
+    return reply
+      .code(ready ? 200 : 503)
+      .type('text/plain')
+      .send(ready ? 'ok\n' : 'not ready\n');
+  });
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.contentType).send(await metrics.exposition()),
+  );
+
+  const limiter = new TokenBucketRateLimiter({
+    ratePerMinute: limits.ratePerMinute,
+    maxClients: limits.maxTrackedClients,
+    clock,
+  });
+  const debouncer = new PushDebouncer({
+    delayMs: limits.debounceMs,
+    maxDelayMs: limits.maxDebounceMs,
+    clock,
+    deliver: (event) => deliverPush(app.log, deps.onPush, event),
+  });
+  app.addHook('onClose', async () => debouncer.cancel());
+
+  /** Providers already reported as unconfigured, so the log says it once, not per request. */
+  const reportedUnconfigured = new Set<WebhookProvider>();
+
+  function finish(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    provider: string,
+    outcome: WebhookOutcome,
+    status: number,
+    body: Record<string, string>,
+    details: Record<string, unknown> = {},
+  ): FastifyReply {
+    metrics.countWebhook(provider, outcome);
+    // A flood is what rate limiting is for; logging each refused request would re-create it in the log.
+    const level = outcome === 'ratelimited' ? 'debug' : 'info';
+    request.log[level]({ provider, outcome, status, client: request.ip, ...details }, 'webhook');
+    return reply.code(status).send(body);
+  }
+
+  /** Step 1: everything that can be decided from the request line and headers. */
+  async function admit(request: HookRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const { provider } = request.params;
+    // Whatever the outcome, an early answer must not leave us reading (and discarding) a large body.
+    const closeIfBody = (): void => {
+      if (hasBody(request)) reply.header('connection', 'close');
+    };
+    if (!isWebhookProvider(provider)) {
+      closeIfBody();
+      return finish(request, reply, 'unknown', 'rejected', 404, { error: 'unknown webhook provider' });
+    }
+    const decision = limiter.take(clientKey(request.ip));
+    if (!decision.allowed) {
+      closeIfBody();
+      reply.header('retry-after', String(decision.retryAfterSeconds));
+      return finish(request, reply, provider, 'ratelimited', 429, { error: 'too many requests' });
+    }
+    if (!deps.webhookSecrets[provider]) {
+      if (!reportedUnconfigured.has(provider)) {
+        reportedUnconfigured.add(provider);
+        request.log.warn(
+          { provider },
+          `webhook receiver "${provider}" has no secret configured; refusing all of its requests`,
+        );
+      }
+      closeIfBody();
+      const reason = { reason: 'no secret configured' };
+      return finish(request, reply, provider, 'rejected', 401, { error: 'invalid signature' }, reason);
+    }
+    const receiver = webhookReceivers[provider];
+    if (!receiver.signatureHeaders.some((name) => typeof request.headers[name] === 'string')) {
+      closeIfBody();
+      return finish(request, reply, provider, 'rejected', 401, { error: 'missing signature header' });
+    }
+    return undefined;
+  }
+
+  /** Steps 3 and 4: the body has been read within the limit. */
+  async function receive(request: HookRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const provider = request.params.provider as WebhookProvider; // checked by admit
+    const receiver = webhookReceivers[provider];
+    const secret = deps.webhookSecrets[provider] ?? '';
+    const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    if (!receiver.verify(request.headers, rawBody, secret)) {
+      return finish(request, reply, provider, 'rejected', 401, { error: 'invalid signature' });
+    }
+    let parsed: ParsedWebhook;
+    try {
+      parsed = receiver.parse(decodeBody(rawBody, request.headers['content-type']), request.headers);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      // The sender is authenticated by now, so telling it what was wrong helps and leaks nothing.
+      return finish(request, reply, provider, 'rejected', 400, { error: error.message });
+    }
+    const { event } = parsed;
+    if (parsed.kind === 'ping') {
+      return finish(request, reply, provider, 'accepted', 200, { status: 'pong' }, { event });
+    }
+    if (parsed.kind === 'ignored') {
+      return finish(request, reply, provider, 'ignored', 200, { status: 'ignored' }, { event });
+    }
+    const urls: string[] = [];
+    const repositoryKeys = new Set<string>();
+    for (const url of parsed.urls) {
+      const key = repositoryMatchKey(url);
+      if (key === undefined) continue;
+      urls.push(url);
+      repositoryKeys.add(key);
+    }
+    const shownUrls = urls.map(redactUrl);
+    if (repositoryKeys.size === 0) {
+      return finish(
+        request,
+        reply,
+        provider,
+        'rejected',
+        400,
+        { error: 'payload names no usable repository URL' },
+        { event, urls: parsed.urls.map(redactUrl) },
+      );
+    }
+    debouncer.add({
+      provider,
+      urls,
+      repositoryKeys: [...repositoryKeys],
+      ...(parsed.ref === undefined ? {} : { ref: parsed.ref }),
+    });
+    return finish(
+      request,
+      reply,
+      provider,
+      'accepted',
+      202,
+      { status: 'accepted' },
+      {
+        event,
+        urls: shownUrls,
+        ref: parsed.ref,
+      },
+    );
+  }
+
+  // The webhook routes live in their own scope: their body parsers keep the raw bytes (the HMAC is
+  // over exactly those), and their error handler counts refusals without echoing anything back.
+  void app.register(async (hooks) => {
+    hooks.removeAllContentTypeParsers();
+    hooks.addContentTypeParser(
+      ['application/json', 'application/x-www-form-urlencoded'],
+      { parseAs: 'buffer', bodyLimit: limits.maxBodyBytes },
+      (_request, body, done) => done(null, body),
+    );
+    hooks.setErrorHandler((error: FastifyError, request: HookRequest, reply) => {
+      const provider = isWebhookProvider(request.params.provider) ? request.params.provider : 'unknown';
+      const status = error.statusCode ?? 500;
+      if (status === 413) {
+        // Fastify stopped keeping the body at the limit but leaves the stream flowing, which would
+        // read (and discard) whatever the client still sends; pause it and close the connection.
+        request.raw.pause();
+        reply.header('connection', 'close');
+        return finish(request, reply, provider, 'toolarge', 413, { error: 'payload too large' });
+      }
+      if (status >= 400 && status < 500) {
+        return finish(request, reply, provider, 'rejected', status, {
+          error: (STATUS_CODES[status] ?? 'bad request').toLowerCase(),
+        });
+      }
+      const cause = isCapstanError(error) ? error.message : describeError(error);
+      request.log.error({ provider, error: cause }, 'webhook handler failed');
+      return finish(request, reply, provider, 'rejected', 500, { error: 'internal error' });
+    });
+    hooks.post<{ Params: { provider: string } }>(
+      '/hooks/:provider',
+      { bodyLimit: limits.maxBodyBytes, onRequest: admit },
+      receive,
+    );
+  });
+
+  return app;
+}
+
+function deliverPush(log: FastifyBaseLogger, onPush: ServerDependencies['onPush'], event: PushEvent): void {
+  const fields = { provider: event.provider, urls: event.urls.map(redactUrl), ref: event.ref };
+  log.info(fields, 'webhook push: requesting reconcile');
+  const report = (error: unknown): void =>
+    log.error({ ...fields, error: describeError(error) }, 'webhook push handler failed');
+  try {
+    Promise.resolve(onPush(event)).catch(report);
+  } catch (error) {
+    report(error);
+  }
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {
+  const merged = { ...DEFAULT_LIMITS, ...stripUndefined(given) };
+  const limits: ServerLimits = { maxDebounceMs: merged.debounceMs * 5, ...merged };
+  for (const [name, value] of Object.entries(limits)) {
+    const positive = name !== 'debounceMs' && name !== 'maxDebounceMs';
+    if (!Number.isSafeInteger(value) || value < 0 || (positive && value === 0)) {
+      throw new UserError(`server limit ${name} must be a ${positive ? 'positive' : 'non-negative'} integer`);
+    }
+  }
+  return limits;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,45 @@
+/**
+ * The contract every Git host's receiver fulfils: a pure verifier over the raw bytes and a pure
+ * parser over the decoded payload. Neither does I/O, logs or throws for a wrong signature, so each
+ * can be tested with nothing but a header map and a Buffer.
+ */
+
+export const WEBHOOK_PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket', 'generic'] as const;
+export type WebhookProvider = (typeof WEBHOOK_PROVIDERS)[number];
+
+export function isWebhookProvider(value: unknown): value is WebhookProvider {
+  return typeof value === 'string' && (WEBHOOK_PROVIDERS as readonly string[]).includes(value);
+}
+
+/** Request headers as Node gives them: names in lower case, a value or (rarely) a list of values. */
+export type WebhookHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/**
+ * What a payload asks of Capstan:
+ * - `push`: something changed in the named repository; reconcile it.
+ * - `ping`: the host is checking the receiver (GitHub on hook creation); answer, do nothing.
+ * - `ignored`: an event Capstan does not act on (issues, pull requests, …); answer, do nothing.
+ */
+export type WebhookKind = 'push' | 'ping' | 'ignored';
+
+export interface ParsedWebhook {
+  readonly kind: WebhookKind;
+  /** The host's own name for the event (`push`, `Tag Push Hook`, `repo:push`), for logs. */
+  readonly event: string;
+  /** Every spelling of the repository's URL that the payload carries, as sent (unvalidated). */
+  readonly urls: readonly string[];
+  /** The ref that moved (`refs/heads/main`), when the payload names exactly one. */
+  readonly ref?: string;
+}
+
+export interface WebhookReceiver {
+  /**
+   * Headers of which at least one must be present for the request to stand a chance. Checked before
+   * the body is read, so a request without one is refused without reading a byte of its body.
+   */
+  readonly signatureHeaders: readonly string[];
+  /** True when the headers prove that the sender knows `secret` for exactly these bytes. */
+  verify(headers: WebhookHeaders, rawBody: Buffer, secret: string): boolean;
+  /** Reads a decoded (authenticated) payload; throws `UserError` when it is not what the host sends. */
+  parse(body: unknown, headers: WebhookHeaders): ParsedWebhook;
+}
