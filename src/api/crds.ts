@@ -1,0 +1,174 @@
+/**
+ * The CustomResourceDefinitions, generated from the zod schemas of v1alpha1.ts. `deploy/crds.yaml`
+ * is their YAML (`npm run generate`); a test keeps the two equal.
+ */
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import type { KubeObject } from '../core/objects.js';
+import {
+  applicationSpecSchema,
+  applicationStatusSchema,
+  GROUP,
+  repositorySpecSchema,
+  repositoryStatusSchema,
+  VERSION,
+} from './v1alpha1.js';
+
+type Schema = { [key: string]: unknown };
+
+/**
+ * zod's OpenAPI 3.0 output made structural, as the API server requires: free-form maps become
+ * `x-kubernetes-preserve-unknown-fields`, JavaScript's integer bounds disappear, closed objects stay
+ * closed by pruning (the API server's default) rather than `additionalProperties: false`.
+ */
+export function toStructural(schema: Schema): Schema {
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === '$schema') continue;
+    if (key === 'additionalProperties') {
+      if (value === false) continue;
+      if (value && typeof value === 'object' && Object.keys(value).length === 0) {
+        out['x-kubernetes-preserve-unknown-fields'] = true;
+        continue;
+      }
+      out[key] = toStructural(value as Schema);
+      continue;
+    }
+    if (
+      (key === 'maximum' && value === Number.MAX_SAFE_INTEGER) ||
+      (key === 'minimum' && value === Number.MIN_SAFE_INTEGER)
+    )
+      continue;
+    if (key === 'properties') {
+      out[key] = Object.fromEntries(
+        Object.entries(value as Schema).map(([name, child]) => [name, toStructural(child as Schema)]),
+      );
+    } else if (key === 'items') {
+      out[key] = toStructural(value as Schema);
+    } else {
+      out[key] = value;
+    }
+  }
+  // `z.unknown()` has no type at all: anything goes below it.
+  if (!('type' in out) && !('x-kubernetes-preserve-unknown-fields' in out))
+    out['x-kubernetes-preserve-unknown-fields'] = true;
+  return out;
+}
+
+function openApi(schema: z.ZodType, io: 'input' | 'output'): Schema {
+  return toStructural(z.toJSONSchema(schema, { io, target: 'openapi-3.0' }) as Schema);
+}
+
+interface CrdInput {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  spec: z.ZodType;
+  status: z.ZodType;
+  columns: { name: string; type: string; jsonPath: string; priority?: number }[];
+}
+
+function crd(input: CrdInput): KubeObject {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${input.plural}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'capstan' } },
+    spec: {
+      group: GROUP,
+      names: {
+        kind: input.kind,
+        listKind: `${input.kind}List`,
+        plural: input.plural,
+        singular: input.singular,
+        shortNames: input.shortNames,
+        categories: ['capstan'],
+      },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: input.columns,
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: openApi(input.spec, 'input'),
+                status: openApi(input.status, 'output'),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function repositoryCrd(): KubeObject {
+  return crd({
+    kind: 'Repository',
+    plural: 'repositories',
+    singular: 'repository',
+    shortNames: ['crepo'],
+    spec: repositorySpecSchema,
+    status: repositoryStatusSchema,
+    columns: [
+      { name: 'URL', type: 'string', jsonPath: '.spec.url' },
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      {
+        name: 'Status',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+        priority: 1,
+      },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  });
+}
+
+export function applicationCrd(): KubeObject {
+  return crd({
+    kind: 'Application',
+    plural: 'applications',
+    singular: 'application',
+    shortNames: ['capp'],
+    spec: applicationSpecSchema,
+    status: applicationStatusSchema,
+    columns: [
+      { name: 'Ref', type: 'string', jsonPath: '.spec.ref' },
+      { name: 'Revision', type: 'string', jsonPath: '.status.lastAppliedRevision.sha' },
+      { name: 'Sync', type: 'string', jsonPath: '.status.sync.status' },
+      { name: 'Health', type: 'string', jsonPath: '.status.health.status' },
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      {
+        name: 'Status',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+        priority: 1,
+      },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  });
+}
+
+export function crds(): KubeObject[] {
+  return [repositoryCrd(), applicationCrd()];
+}
+
+/** The YAML of deploy/crds.yaml. */
+export function crdsYaml(): string {
+  const header = '# Generated from src/api/v1alpha1.ts by `npm run generate`; do not edit.\n';
+  return (
+    header +
+    crds()
+      .map((c) => `---\n${stringify(c, { lineWidth: 0 })}`)
+      .join('')
+  );
+}

@@ -1,0 +1,314 @@
+/**
+ * The controller: informers on Repositories and Applications, one keyed work queue for both, drift
+ * watches on managed objects, and the triggers that feed the queue — spec changes, a manual request
+ * annotation, new revisions found by polling or announced by webhooks, drift, and dependencies
+ * becoming Ready.
+ */
+import {
+  GROUP,
+  REQUESTED_AT_ANNOTATION,
+  VERSION,
+  type Application,
+  type Repository,
+} from '../api/v1alpha1.js';
+import { splitApiVersion } from '../core/objects.js';
+import { messageOf } from '../core/errors.js';
+import type { Engine, SyncResult } from '../engine/sync.js';
+import type { HealthStatus } from '../health/index.js';
+import { serviceAccountIdentity, startInformer, type Informer, type KubeClient } from '../kube/index.js';
+import { parseRepoUrl, type GitSource } from '../source/index.js';
+import { dependenciesOf, reconcileApplication } from './application.js';
+import { DriftWatcher } from './drift.js';
+import { kubeEventRecorder } from './events.js';
+import { WorkQueue } from './queue.js';
+import { createRepositoryAccess, reconcileRepository } from './repository.js';
+
+export interface ControllerLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface ControllerOptions {
+  /** The controller's own client (status, inventories, secrets, drift watches). */
+  readonly kube: KubeClient;
+  readonly git: GitSource;
+  /** Makes the engine for a client (the controller's, or one impersonating an app's ServiceAccount). */
+  readonly createEngine: (kube: KubeClient) => Engine;
+  /** Reconciles running at once. Default 4. */
+  readonly concurrency?: number;
+  /** Full re-check of every Application this often. Default 10 minutes. */
+  readonly resyncMs?: number;
+  /** Only this namespace (default: all). */
+  readonly namespace?: string;
+  readonly log: ControllerLog;
+  readonly now?: () => Date;
+  readonly hooks?: {
+    readonly onReconcile?: (kind: 'application' | 'repository', seconds: number, ok: boolean) => void;
+    readonly onSynced?: (app: Application, result: SyncResult, health: HealthStatus) => void;
+    readonly onFetch?: (repository: Repository, seconds: number, error?: unknown) => void;
+    readonly onQueueDepth?: (depth: number) => void;
+    readonly onAppDeleted?: (namespace: string, name: string) => void;
+  };
+}
+
+type QueueKey = `app/${string}` | `repo/${string}`;
+
+export class Controller {
+  private queue: WorkQueue<QueueKey> | undefined;
+  private applications: Informer<Application> | undefined;
+  private repositories: Informer<Repository> | undefined;
+  private started = false;
+
+  constructor(private readonly options: ControllerOptions) {}
+
+  /** Informers synced and the queue running. */
+  isReady(): boolean {
+    return this.started && (this.applications?.hasSynced ?? false) && (this.repositories?.hasSynced ?? false);
+  }
+
+  /** Runs until `signal` aborts; then stops taking work and waits for running reconciles. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { kube, log } = this.options;
+    const now = this.options.now ?? (() => new Date());
+    const resyncMs = this.options.resyncMs ?? 10 * 60_000;
+    const scope = this.options.namespace ? { namespace: this.options.namespace } : {};
+    const access = createRepositoryAccess({ kube, git: this.options.git, now });
+    const recordEvent = kubeEventRecorder(kube, 'capstan-controller', (error) =>
+      log.warn({ err: messageOf(error) }, 'recording an event failed'),
+    );
+    const engines = new Map<string, Engine>();
+    const engineFor = (namespace: string, serviceAccount: string | undefined): Engine => {
+      const key = serviceAccount ? `${namespace}/${serviceAccount}` : '';
+      let engine = engines.get(key);
+      if (!engine) {
+        engine = this.options.createEngine(
+          serviceAccount ? kube.impersonate(serviceAccountIdentity(namespace, serviceAccount)) : kube,
+        );
+        engines.set(key, engine);
+      }
+      return engine;
+    };
+
+    const drift = new DriftWatcher({
+      kube,
+      signal,
+      onDrift: (appKey, object, change) => {
+        log.info(
+          { app: appKey, object: `${object.kind}/${object.metadata.name}`, change },
+          'managed object changed',
+        );
+        this.enqueue(`app/${appKey}`);
+      },
+      onError: (error) => log.warn({ err: messageOf(error) }, 'drift watch error'),
+    });
+
+    const queue = new WorkQueue<QueueKey>({
+      concurrency: this.options.concurrency ?? 4,
+      ...(this.options.hooks?.onQueueDepth ? { onDepthChange: this.options.hooks.onQueueDepth } : {}),
+      handler: async (key) => {
+        const [kind, namespace, name] = key.split('/') as ['app' | 'repo', string, string];
+        const started = Date.now();
+        try {
+          const result =
+            kind === 'app'
+              ? await reconcileApplication(
+                  {
+                    kube,
+                    applications: {
+                      get: (n, ns) => this.applications!.get(n, ns),
+                      list: () => this.applications!.list(),
+                    },
+                    repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
+                    access,
+                    engineFor,
+                    recordEvent,
+                    now,
+                    resyncMs,
+                    onSynced: (app, result, health) => {
+                      drift.watch(kindsOf(result));
+                      drift.setProgressing(
+                        `${app.metadata.namespace}/${app.metadata.name}`,
+                        health !== 'Current' && health !== 'Failed',
+                      );
+                      this.options.hooks?.onSynced?.(app, result, health);
+                    },
+                  },
+                  namespace,
+                  name,
+                )
+              : await reconcileRepository(
+                  {
+                    kube,
+                    access,
+                    repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
+                    applications: { list: () => this.applications!.list() },
+                    enqueueApplication: (ns, n) => this.enqueue(`app/${ns}/${n}`),
+                    now,
+                    ...(this.options.hooks?.onFetch ? { onFetch: this.options.hooks.onFetch } : {}),
+                  },
+                  namespace,
+                  name,
+                );
+          this.options.hooks?.onReconcile?.(
+            kind === 'app' ? 'application' : 'repository',
+            (Date.now() - started) / 1000,
+            true,
+          );
+          return result;
+        } catch (error) {
+          this.options.hooks?.onReconcile?.(
+            kind === 'app' ? 'application' : 'repository',
+            (Date.now() - started) / 1000,
+            false,
+          );
+          log.warn({ key, err: messageOf(error) }, 'reconcile failed; retrying with backoff');
+          throw error;
+        }
+      },
+    });
+    this.queue = queue;
+
+    this.repositories = startInformer<Repository>(kube, {
+      group: GROUP,
+      version: VERSION,
+      kind: 'Repository',
+      ...scope,
+      signal,
+      onAdd: (repo) => this.repositoryChanged(repo),
+      onUpdate: (previous, repo) => {
+        if (wantsReconcile(previous, repo)) this.repositoryChanged(repo);
+      },
+      onDelete: (repo) => {
+        queue.forget(`repo/${repo.metadata.namespace}/${repo.metadata.name}`);
+        access.forget(repo);
+      },
+      onError: (error) => log.warn({ err: messageOf(error) }, 'Repository watch error'),
+    });
+    this.applications = startInformer<Application>(kube, {
+      group: GROUP,
+      version: VERSION,
+      kind: 'Application',
+      ...scope,
+      signal,
+      onAdd: (app) => {
+        this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`);
+        // Its Repository now has a ref to resolve.
+        this.enqueueSourceOf(app);
+      },
+      onUpdate: (previous, app) => {
+        if (wantsReconcile(previous, app)) {
+          this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`);
+          if ((previous.spec as { ref?: string }).ref !== (app.spec as { ref?: string }).ref)
+            this.enqueueSourceOf(app);
+        }
+        if (readyOf(previous) !== readyOf(app)) this.enqueueDependents(app);
+      },
+      onDelete: (app) => {
+        queue.forget(`app/${app.metadata.namespace}/${app.metadata.name}`);
+        drift.setProgressing(`${app.metadata.namespace}/${app.metadata.name}`, false);
+        this.options.hooks?.onAppDeleted?.(app.metadata.namespace, app.metadata.name);
+        this.enqueueDependents(app);
+      },
+      onError: (error) => log.warn({ err: messageOf(error) }, 'Application watch error'),
+    });
+    await Promise.all([this.repositories.synced, this.applications.synced]);
+    this.started = true;
+    log.info(
+      { applications: this.applications.list().length, repositories: this.repositories.list().length },
+      'controller started',
+    );
+
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.started = false;
+    await queue.shutdown({ drain: false });
+    await Promise.allSettled([this.repositories.stopped, this.applications.stopped]);
+  }
+
+  /** A webhook announced a push: poll the Repositories with that URL now. Returns how many matched. */
+  repositoriesPushed(urls: readonly string[]): number {
+    const wanted = new Set(urls.flatMap((url) => identityOf(url) ?? []));
+    let matched = 0;
+    for (const repo of this.repositories?.list() ?? []) {
+      const identity = identityOf((repo.spec as { url?: string }).url ?? '');
+      if (identity && wanted.has(identity)) {
+        matched++;
+        this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`);
+      }
+    }
+    return matched;
+  }
+
+  private enqueue(key: QueueKey): void {
+    this.queue?.add(key);
+  }
+
+  private repositoryChanged(repo: Repository): void {
+    this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`);
+    // Applications that were waiting for it (SourceNotFound) can go on.
+    for (const app of this.applications?.list() ?? []) {
+      if (
+        app.metadata.namespace === repo.metadata.namespace &&
+        (app.spec as { sourceRef?: { name?: string } }).sourceRef?.name === repo.metadata.name
+      ) {
+        this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`);
+      }
+    }
+  }
+
+  private enqueueSourceOf(app: Application): void {
+    const source = (app.spec as { sourceRef?: { name?: string } }).sourceRef?.name;
+    if (source) this.enqueue(`repo/${app.metadata.namespace}/${source}`);
+  }
+
+  private enqueueDependents(app: Application): void {
+    for (const other of this.applications?.list() ?? []) {
+      if (
+        dependenciesOf(other).some(
+          (d) => d.namespace === app.metadata.namespace && d.name === app.metadata.name,
+        )
+      ) {
+        this.enqueue(`app/${other.metadata.namespace}/${other.metadata.name}`);
+      }
+    }
+  }
+}
+
+/** A spec change (generation) or a new manual request: status-only updates are our own writes. */
+function wantsReconcile(previous: Application | Repository, current: Application | Repository): boolean {
+  return (
+    previous.metadata.generation !== current.metadata.generation ||
+    previous.metadata.annotations?.[REQUESTED_AT_ANNOTATION] !==
+      current.metadata.annotations?.[REQUESTED_AT_ANNOTATION]
+  );
+}
+
+function readyOf(app: Application): string {
+  const ready = app.status?.conditions?.find((c) => c.type === 'Ready');
+  return `${ready?.status ?? ''}/${ready?.observedGeneration ?? ''}`;
+}
+
+function kindsOf(result: SyncResult): { group: string; version: string; kind: string; namespace?: string }[] {
+  const kinds = new Map<string, { group: string; version: string; kind: string; namespace?: string }>();
+  for (const object of result.objects) {
+    if (!object.applied || object.action === 'pruned' || object.action === 'failed') continue;
+    const { group, version } = splitApiVersion(object.applied.apiVersion);
+    const namespace = object.ref.namespace;
+    kinds.set(`${group}/${version}/${object.ref.kind}/${namespace ?? ''}`, {
+      group,
+      version,
+      kind: object.ref.kind,
+      ...(namespace ? { namespace } : {}),
+    });
+  }
+  return [...kinds.values()];
+}
+
+/** The repository's identity without its scheme, so an https push matches an ssh Repository. */
+function identityOf(url: string): string | undefined {
+  try {
+    return parseRepoUrl(url, { allowFileUrls: true }).identity.replace(/^[a-z]+:\/\//, '');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * A keyed work queue and its workers, after client-go's workqueue and controller-runtime's loop.
+ *
+ * - A key is either waiting (in the FIFO of ready keys), in flight, scheduled for later, or absent.
+ *   Adding a waiting key does nothing; adding a key in flight marks it dirty, and it runs once more
+ *   when the current run ends. So one key is never processed twice at once, and a burst of events
+ *   for it costs at most one extra run.
+ * - At most `concurrency` handlers run at once; ready keys start in the order they became ready.
+ * - A handler that throws is retried after a per-key exponential backoff with jitter; a handler that
+ *   returns resets the key's failure count, and may ask to run again after `requeueAfterMs`.
+ * - Nothing polls: the only timers are those of scheduled keys (one per key).
+ */
+import { systemClock, type Clock, type TimerHandle } from '../health/clock.js';
+
+/** What a handler returns: nothing, or when to run the key again (a poll interval, say). */
+export type Result = { readonly requeueAfterMs?: number } | void;
+
+export type Handler<K extends string> = (key: K, signal: AbortSignal) => Promise<Result>;
+
+export interface BackoffOptions {
+  /** Delay after the first failure. Default 1 s. */
+  readonly baseMs?: number;
+  /** Longest delay. Default 5 min. */
+  readonly maxMs?: number;
+  /** In [0, 1]: each delay is shortened by up to this fraction, at random. Default 0.2. */
+  readonly jitter?: number;
+}
+
+export interface WorkQueueOptions<K extends string> {
+  /** Handlers running at once, at least 1. */
+  readonly concurrency: number;
+  readonly handler: Handler<K>;
+  readonly clock?: Clock;
+  /** In [0, 1). Default Math.random. */
+  readonly random?: () => number;
+  readonly backoff?: BackoffOptions;
+  /** Called with the number of waiting keys whenever it changes (for a metric). */
+  readonly onDepthChange?: (depth: number) => void;
+}
+
+export interface ShutdownOptions {
+  /** Let in-flight handlers finish instead of aborting their signals. Default false. */
+  readonly drain?: boolean;
+}
+
+interface Scheduled {
+  readonly atMs: number;
+  readonly timer: TimerHandle;
+}
+
+export class WorkQueue<K extends string> {
+  private readonly concurrency: number;
+  private readonly handler: Handler<K>;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly baseMs: number;
+  private readonly maxMs: number;
+  private readonly jitter: number;
+  private readonly onDepthChange: ((depth: number) => void) | undefined;
+
+  /** Ready keys in arrival order (a Set keeps insertion order and makes membership O(1)). */
+  private readonly ready = new Set<K>();
+  private readonly running = new Map<K, AbortController>();
+  /** Keys in flight that were added again meanwhile. */
+  private readonly dirty = new Set<K>();
+  private readonly scheduled = new Map<K, Scheduled>();
+  private readonly failureCounts = new Map<K, number>();
+  private shuttingDown = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: WorkQueueOptions<K>) {
+    if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
+      throw new RangeError(`concurrency must be a positive integer, got ${options.concurrency}`);
+    const jitter = options.backoff?.jitter ?? 0.2;
+    if (jitter < 0 || jitter > 1) throw new RangeError(`backoff jitter must be in [0, 1], got ${jitter}`);
+    this.concurrency = options.concurrency;
+    this.handler = options.handler;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.baseMs = options.backoff?.baseMs ?? 1000;
+    this.maxMs = options.backoff?.maxMs ?? 5 * 60_000;
+    this.jitter = jitter;
+    this.onDepthChange = options.onDepthChange;
+  }
+
+  /** Makes `key` ready now; supersedes a later scheduled run of it. */
+  add(key: K): void {
+    if (this.shuttingDown) return;
+    this.cancelScheduled(key);
+    if (this.running.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.ready.has(key)) return;
+    this.ready.add(key);
+    this.depthChanged();
+    this.startReady();
+  }
+
+  /** Makes `key` ready after `ms`, unless it is due sooner already (the earliest schedule wins). */
+  addAfter(key: K, ms: number): void {
+    if (this.shuttingDown) return;
+    if (ms <= 0) return this.add(key);
+    // Waiting, or due to run again as soon as its current run ends: sooner than `ms` in both cases.
+    if (this.ready.has(key) || this.dirty.has(key)) return;
+    const atMs = this.clock.now().getTime() + ms;
+    const existing = this.scheduled.get(key);
+    if (existing && existing.atMs <= atMs) return;
+    if (existing) this.clock.clearTimeout(existing.timer);
+    const timer = this.clock.setTimeout(() => {
+      this.scheduled.delete(key);
+      this.add(key);
+    }, ms);
+    this.scheduled.set(key, { atMs, timer });
+  }
+
+  /**
+   * Drops the key's scheduled run (a retry or a requeue) and its failure count: for an object that is
+   * gone. A waiting or in-flight run is left alone, so the handler still sees the deletion.
+   */
+  forget(key: K): void {
+    this.cancelScheduled(key);
+    this.failureCounts.delete(key);
+  }
+
+  /**
+   * Stops taking work: later adds are ignored, waiting and scheduled keys are dropped, in-flight
+   * handlers' signals abort (unless `drain`). Resolves when no handler is running.
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    this.shuttingDown = true;
+    for (const key of [...this.scheduled.keys()]) this.cancelScheduled(key);
+    this.dirty.clear();
+    if (this.ready.size > 0) {
+      this.ready.clear();
+      this.depthChanged();
+    }
+    if (!options.drain) for (const controller of this.running.values()) controller.abort();
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Keys waiting for a worker (neither in flight nor scheduled for later). */
+  depth(): number {
+    return this.ready.size;
+  }
+
+  inFlight(): number {
+    return this.running.size;
+  }
+
+  /** Consecutive failures of the key's handler since its last success (or `forget`). */
+  failures(key: K): number {
+    return this.failureCounts.get(key) ?? 0;
+  }
+
+  private startReady(): void {
+    while (!this.shuttingDown && this.running.size < this.concurrency) {
+      const next = this.ready.values().next();
+      if (next.done) return;
+      this.ready.delete(next.value);
+      this.depthChanged();
+      void this.process(next.value);
+    }
+  }
+
+  private async process(key: K): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(key, controller);
+    let outcome: { ok: true; result: Result } | { ok: false };
+    try {
+      outcome = { ok: true, result: await this.handler(key, controller.signal) };
+    } catch {
+      // The handler reports its own errors; the queue's part is to retry.
+      outcome = { ok: false };
+    }
+    this.running.delete(key);
+    if (!this.shuttingDown) {
+      if (outcome.ok) this.failureCounts.delete(key);
+      else this.failureCounts.set(key, this.failures(key) + 1);
+      if (this.dirty.delete(key)) {
+        // Something changed while it ran: run again now, whatever this run's outcome asked for.
+        this.add(key);
+      } else if (!outcome.ok) {
+        this.addAfter(key, this.backoffMs(this.failures(key)));
+      } else if (outcome.result?.requeueAfterMs !== undefined) {
+        this.addAfter(key, outcome.result.requeueAfterMs);
+      }
+    }
+    this.startReady();
+    if (this.running.size === 0 && this.shuttingDown) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /** `base * 2^(failures - 1)`, capped at `max`, less up to `jitter` of itself so retries spread out. */
+  private backoffMs(failures: number): number {
+    const capped = Math.min(this.maxMs, this.baseMs * 2 ** Math.max(0, failures - 1));
+    return capped * (1 - this.jitter * this.random());
+  }
+
+  private cancelScheduled(key: K): void {
+    const existing = this.scheduled.get(key);
+    if (!existing) return;
+    this.clock.clearTimeout(existing.timer);
+    this.scheduled.delete(key);
+  }
+
+  private depthChanged(): void {
+    this.onDepthChange?.(this.ready.size);
+  }
+}

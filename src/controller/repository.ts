@@ -1,0 +1,228 @@
+/**
+ * Repositories: one fetch per repository serves every Application on it (branches as environments
+ * share it). The Repository reconciler polls at its interval — a cheap `ls-remote` decides whether a
+ * fetch is needed — and wakes the Applications whose ref moved. When Git is unreachable the last
+ * resolved revisions stay in use: Applications keep their state and nothing is pruned.
+ */
+import {
+  repositorySpecSchema,
+  type Application,
+  type Repository,
+  type RepositoryStatus,
+} from '../api/v1alpha1.js';
+import { isCapstanError, messageOf, UserError } from '../core/errors.js';
+import type { KubeClient } from '../kube/index.js';
+import {
+  redactText,
+  type GitCredentials,
+  type GitSource,
+  type Repository as GitRepository,
+  type Revision,
+} from '../source/index.js';
+import { outcomeConditions } from './conditions.js';
+import { patchStatus } from './status.js';
+
+const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `1h30m`, `30s`, `250ms` → milliseconds (the CRD's pattern has already checked the form). */
+export function parseDurationMs(text: string): number {
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g))
+    total += Number(amount) * UNITS_MS[unit!]!;
+  if (total <= 0) throw new UserError(`invalid duration '${text}'`);
+  return total;
+}
+
+/** What Applications need of their Repository: its URL with credentials, and resolved revisions. */
+export interface RepositoryAccess {
+  source(repository: Repository): Promise<GitRepository>;
+  /** The revision of `ref` from the repository's last fetch; resolved now when unknown or `fresh`. */
+  revision(repository: Repository, ref: string, options?: { fresh?: boolean }): Promise<Revision>;
+  /** Resolves every ref again; returns the refs whose commit changed. */
+  refresh(repository: Repository, refs: readonly string[]): Promise<string[]>;
+  /** The last resolved revision of each ref, for status. */
+  known(repository: Repository): ReadonlyMap<string, { revision: Revision; fetchedAt: string }>;
+  forget(repository: Repository): void;
+}
+
+export function createRepositoryAccess(deps: {
+  kube: KubeClient;
+  git: GitSource;
+  now: () => Date;
+}): RepositoryAccess {
+  const resolved = new Map<string, Map<string, { revision: Revision; fetchedAt: string }>>();
+  const keyOf = (repository: Repository): string =>
+    `${repository.metadata.namespace}/${repository.metadata.name}`;
+
+  const source = async (repository: Repository): Promise<GitRepository> => {
+    const spec = repositorySpecSchema.parse(repository.spec);
+    if (!spec.secretRef) return { url: spec.url };
+    const secret = await deps.kube.get({
+      group: '',
+      kind: 'Secret',
+      namespace: repository.metadata.namespace,
+      name: spec.secretRef.name,
+    });
+    if (!secret)
+      throw new UserError(
+        `the Secret ${repository.metadata.namespace}/${spec.secretRef.name} named by Repository ${repository.metadata.name} does not exist`,
+      );
+    return {
+      url: spec.url,
+      credentials: credentialsFrom(secret.data as Record<string, string> | undefined, spec.secretRef.name),
+    };
+  };
+
+  const resolve = async (
+    repository: Repository,
+    ref: string,
+  ): Promise<{ revision: Revision; changed: boolean }> => {
+    const revision = await deps.git.resolve(await source(repository), ref);
+    const refs = resolved.get(keyOf(repository)) ?? new Map();
+    resolved.set(keyOf(repository), refs);
+    const previous = refs.get(ref);
+    const changed = previous?.revision.sha !== revision.sha;
+    // fetchedAt marks when this commit was first seen, so an idle poll changes no status.
+    refs.set(ref, {
+      revision,
+      fetchedAt: changed || !previous ? deps.now().toISOString() : previous.fetchedAt,
+    });
+    return { revision, changed };
+  };
+
+  return {
+    source,
+    async revision(repository, ref, options = {}) {
+      const known = resolved.get(keyOf(repository))?.get(ref);
+      if (known && !options.fresh) return known.revision;
+      try {
+        return (await resolve(repository, ref)).revision;
+      } catch (error) {
+        // Git is down: the last good revision keeps the app where it is.
+        if (known && isCapstanError(error) && error.kind === 'transient') return known.revision;
+        throw error;
+      }
+    },
+    async refresh(repository, refs) {
+      const changed: string[] = [];
+      for (const ref of refs) if ((await resolve(repository, ref)).changed) changed.push(ref);
+      return changed;
+    },
+    known: (repository) => resolved.get(keyOf(repository)) ?? new Map(),
+    forget: (repository) => void resolved.delete(keyOf(repository)),
+  };
+}
+
+/** Secret data (base64) → Git credentials. Never includes a value in an error. */
+export function credentialsFrom(
+  data: Record<string, string> | undefined,
+  secretName: string,
+): GitCredentials {
+  const value = (key: string): string | undefined =>
+    data?.[key] === undefined ? undefined : Buffer.from(data[key]!, 'base64').toString('utf8');
+  const privateKey = value('sshPrivateKey') ?? value('identity');
+  if (privateKey) {
+    const knownHosts = value('knownHosts') ?? value('known_hosts');
+    const passphrase = value('passphrase');
+    return {
+      kind: 'ssh',
+      privateKey,
+      ...(knownHosts ? { knownHosts } : {}),
+      ...(passphrase ? { passphrase } : {}),
+    };
+  }
+  const password = value('password') ?? value('token');
+  if (password) return { kind: 'basic', username: value('username') ?? 'git', password };
+  throw new UserError(`the Secret ${secretName} has neither username/password (or token) nor sshPrivateKey`);
+}
+
+export interface RepositoryReconcilerDeps {
+  readonly kube: KubeClient;
+  readonly access: RepositoryAccess;
+  readonly repositories: { get(name: string, namespace: string): Repository | undefined };
+  readonly applications: { list(): Application[] };
+  /** Wake an Application whose ref moved. */
+  readonly enqueueApplication: (namespace: string, name: string) => void;
+  readonly now: () => Date;
+  readonly random?: () => number;
+  readonly onFetch?: (repository: Repository, seconds: number, error?: unknown) => void;
+}
+
+export async function reconcileRepository(
+  deps: RepositoryReconcilerDeps,
+  namespace: string,
+  name: string,
+): Promise<{ requeueAfterMs?: number }> {
+  const repository = deps.repositories.get(name, namespace);
+  if (!repository || repository.metadata.deletionTimestamp) return {};
+  const status: RepositoryStatus = structuredClone(repository.status ?? {});
+  const parsed = repositorySpecSchema.safeParse(repository.spec);
+  if (!parsed.success) {
+    const message = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ');
+    await writeStatus(deps, repository, status, { state: 'stalled', reason: 'InvalidSpec', message });
+    return {};
+  }
+  const spec = parsed.data;
+  if (spec.suspend) return {};
+  const users = deps.applications
+    .list()
+    .filter(
+      (app) =>
+        app.metadata.namespace === namespace &&
+        (app.spec as { sourceRef?: { name?: string } }).sourceRef?.name === name,
+    );
+  const refs = [...new Set(users.map((app) => (app.spec as { ref?: string }).ref ?? 'main'))].sort();
+  const interval = parseDurationMs(spec.interval);
+  // Jitter spreads polls of many repositories over the interval instead of one burst.
+  const nextPoll = Math.round(interval * (0.9 + 0.2 * (deps.random ?? Math.random)()));
+
+  const started = Date.now();
+  try {
+    const changed = await deps.access.refresh(repository, refs);
+    deps.onFetch?.(repository, (Date.now() - started) / 1000);
+    for (const app of users)
+      if (changed.includes((app.spec as { ref?: string }).ref ?? 'main'))
+        deps.enqueueApplication(namespace, app.metadata.name);
+  } catch (error) {
+    deps.onFetch?.(repository, (Date.now() - started) / 1000, error);
+    const message = redactText(messageOf(error)).slice(0, 2048);
+    const transient = !(isCapstanError(error) && error.kind === 'user');
+    await writeStatus(
+      deps,
+      repository,
+      { ...status, lastError: message },
+      { state: 'failed', reason: transient ? 'GitUnavailable' : 'GitError', message },
+    );
+    if (transient) throw error;
+    return { requeueAfterMs: nextPoll };
+  }
+  const known = deps.access.known(repository);
+  status.revisions = refs.flatMap((ref) => {
+    const entry = known.get(ref);
+    return entry ? [{ ref, sha: entry.revision.sha, fetchedAt: entry.fetchedAt }] : [];
+  });
+  delete status.lastError;
+  const summary = status.revisions.map((r) => `${r.ref}@${r.sha.slice(0, 12)}`).join(', ');
+  await writeStatus(deps, repository, status, {
+    state: 'ready',
+    reason: 'Fetched',
+    message: refs.length > 0 ? summary : 'no Application uses this repository',
+  });
+  return { requeueAfterMs: nextPoll };
+}
+
+async function writeStatus(
+  deps: Pick<RepositoryReconcilerDeps, 'kube' | 'now'>,
+  repository: Repository,
+  status: RepositoryStatus,
+  outcome: { state: 'ready' | 'failed' | 'stalled'; reason: string; message: string },
+): Promise<void> {
+  status.observedGeneration = repository.metadata.generation;
+  status.conditions = outcomeConditions(
+    status.conditions,
+    outcome,
+    repository.metadata.generation,
+    deps.now(),
+  );
+  await patchStatus(deps.kube, repository, status);
+}

@@ -1,0 +1,115 @@
+/**
+ * A Capstan controller running in the test process against the shared control plane, with its CRDs
+ * installed, and helpers to create Repositories and Applications and wait for their status.
+ */
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { crds } from '../../src/api/crds.js';
+import { API_VERSION, type Application, type Repository } from '../../src/api/v1alpha1.js';
+import { engineParts } from '../../src/cli/wiring.js';
+import { Controller } from '../../src/controller/controller.js';
+import { createKubeClient, type KubeClient } from '../../src/kube/index.js';
+import { kubectlOk } from './cluster.js';
+import { makeTempDir } from './git-servers.js';
+
+export interface TestController {
+  readonly controller: Controller;
+  readonly kube: KubeClient;
+  stop(): Promise<void>;
+}
+
+export async function installCrds(kube: KubeClient): Promise<void> {
+  for (const crd of crds()) await kube.apply(crd, { force: true });
+  await kubectlOk([
+    'wait',
+    '--for=condition=Established',
+    'crd/applications.capstan.dev',
+    'crd/repositories.capstan.dev',
+    '--timeout=60s',
+  ]);
+  await kube.mapper.refresh();
+}
+
+export async function startTestController(
+  options: { namespace?: string; resyncMs?: number } = {},
+): Promise<TestController> {
+  const kube = await createKubeClient({ kubeconfig: inject('kubeconfig') });
+  await installCrds(kube);
+  const parts = await engineParts({ stateDir: await makeTempDir('controller'), allowFileUrls: true });
+  const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+  const controller = new Controller({
+    kube,
+    git: parts.git,
+    createEngine: (client) => parts.engineOn(client, kube),
+    concurrency: 4,
+    resyncMs: options.resyncMs ?? 60_000,
+    ...(options.namespace ? { namespace: options.namespace } : {}),
+    log: process.env.CAPSTAN_TEST_LOG
+      ? { info: logTo('info'), warn: logTo('warn'), error: logTo('error') }
+      : quiet,
+  });
+  const abort = new AbortController();
+  const running = controller.run(abort.signal);
+  running.catch(() => {});
+  return {
+    controller,
+    kube,
+    stop: async () => {
+      abort.abort();
+      await running;
+      kube.close();
+    },
+  };
+}
+
+function logTo(level: string) {
+  return (fields: Record<string, unknown>, message: string) =>
+    console.log(`[controller ${level}] ${message} ${JSON.stringify(fields)}`);
+}
+
+export function repository(namespace: string, name: string, spec: Repository['spec']): Repository {
+  return { apiVersion: API_VERSION, kind: 'Repository', metadata: { name, namespace }, spec };
+}
+
+export function application(namespace: string, name: string, spec: Application['spec']): Application {
+  return { apiVersion: API_VERSION, kind: 'Application', metadata: { name, namespace }, spec };
+}
+
+/** Waits (bounded) until `check` returns a value; the last error or value explains a timeout. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+      last = value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+export async function getApp(kube: KubeClient, namespace: string, name: string): Promise<Application> {
+  const app = await kube.get<Application>({ group: 'capstan.dev', kind: 'Application', namespace, name });
+  if (!app) throw new Error(`Application ${namespace}/${name} not found`);
+  return app;
+}
+
+export function condition(
+  object: Application | Repository | undefined,
+  type: string,
+): { status: string; reason: string; message: string } | undefined {
+  return object?.status?.conditions?.find((c) => c.type === type);
+}
+
+export const tempRoot = (prefix: string): Promise<string> => makeTempDir(prefix).then((dir) => join(dir));
