@@ -5,6 +5,8 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { fileURLToPath } from 'node:url';
 import { describeError, isCapstanError } from '../core/errors.js';
+import { registerControllerCommand } from './commands/controller.js';
+import { registerAppCommands } from './commands/apps.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerSyncCommands } from './commands/sync.js';
 import { EXIT } from './exit-codes.js';
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerSyncCommands(program);
+  registerAppCommands(program);
+  registerControllerCommand(program);
   registerDevCommands(program);
   return program;
 }

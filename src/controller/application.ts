@@ -62,8 +62,10 @@ export async function reconcileApplication(
   namespace: string,
   name: string,
 ): Promise<ReconcileOutcome> {
-  const app = deps.applications.get(name, namespace);
-  if (!app || app.metadata.deletionTimestamp) return {};
+  const stored = deps.applications.get(name, namespace);
+  if (!stored || stored.metadata.deletionTimestamp) return {};
+  // Our own copy: the informer's store must keep the state the next watch event is compared with.
+  const app = structuredClone(stored);
   const status: ApplicationStatus = structuredClone(app.status ?? {});
   const generation = app.metadata.generation;
 

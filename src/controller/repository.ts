@@ -153,8 +153,10 @@ export async function reconcileRepository(
   namespace: string,
   name: string,
 ): Promise<{ requeueAfterMs?: number }> {
-  const repository = deps.repositories.get(name, namespace);
-  if (!repository || repository.metadata.deletionTimestamp) return {};
+  const stored = deps.repositories.get(name, namespace);
+  if (!stored || stored.metadata.deletionTimestamp) return {};
+  // Our own copy: the informer's store must keep the state the next watch event is compared with.
+  const repository = structuredClone(stored);
   const status: RepositoryStatus = structuredClone(repository.status ?? {});
   const parsed = repositorySpecSchema.safeParse(repository.spec);
   if (!parsed.success) {

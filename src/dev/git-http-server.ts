@@ -26,6 +26,8 @@ export interface GitHttpServerOptions {
   readonly port?: number;
   /** Accept pushes (the demo); default false. */
   readonly allowPush?: boolean;
+  /** Called after a push to `<name>.git` was received (the demo turns it into a webhook). */
+  readonly onPush?: (name: string) => void;
 }
 
 const HTTP_BACKEND = '/usr/lib/git-core/git-http-backend';
@@ -40,7 +42,12 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
       response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="capstan-test"' }).end('unauthorised\n');
       return;
     }
-    serveWithBackend(request, response, options.root, options.allowPush ?? false);
+    serveWithBackend(request, response, options.root, options.allowPush ?? false, () => {
+      const name = /^\/(.+)\.git\/git-receive-pack$/.exec(
+        new URL(request.url ?? '/', 'http://localhost').pathname,
+      )?.[1];
+      if (name && request.method === 'POST') options.onPush?.(name);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -72,6 +79,7 @@ function serveWithBackend(
   response: ServerResponse,
   root: string,
   allowPush: boolean,
+  done: () => void,
 ): void {
   const url = new URL(request.url ?? '/', 'http://localhost');
   const env: Record<string, string> = {
@@ -130,5 +138,6 @@ function serveWithBackend(
   cgi.on('close', () => {
     if (!headersSent) response.writeHead(502);
     response.end();
+    done();
   });
 }

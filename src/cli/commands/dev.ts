@@ -4,9 +4,12 @@
 import type { Command } from '@commander-js/extra-typings';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { pino } from 'pino';
 import { startControlPlane } from '../../dev/controlplane.js';
+import { startDemo } from '../../dev/demo.js';
 import { ensureTools } from '../../dev/tools.js';
 import { EXIT } from '../exit-codes.js';
+import { engineParts, metricsHooks } from '../wiring.js';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -21,6 +24,45 @@ export function registerDevCommands(program: Command): void {
     .action(async () => {
       const tools = await ensureTools({ progress: (line) => console.error(line) });
       for (const [name, path] of Object.entries(tools)) console.log(`${name}\t${path}`);
+    });
+
+  dev
+    .command('demo')
+    .description(
+      'the demo: control plane, a Git server with an example repository, and the controller; Ctrl-C stops all',
+    )
+    .option('-v, --verbose', "print the controller's log")
+    .action(async (options) => {
+      const started = Date.now();
+      const log = pino({ level: options.verbose ? 'info' : 'warn' }, pino.destination(2));
+      const demo = await startDemo({
+        progress: (line) => console.error(line),
+        log,
+        engineParts: (stateDir) =>
+          engineParts({ stateDir, allowFileUrls: false, progress: (line) => console.error(line) }),
+        metricsHooks,
+      });
+      const kubectl = demo.controlPlane.tools.kubectl;
+      console.log(`
+Capstan demo is running (ready in ${((Date.now() - started) / 1000).toFixed(1)} s).
+
+  export KUBECONFIG=${demo.controlPlane.kubeconfigPath}
+  alias kubectl=${kubectl}
+  npm run capstan -- get apps -n capstan-demo        # or: kubectl get applications.capstan.dev -n capstan-demo
+
+Push a change to staging and watch it converge (the Git server sends a signed webhook):
+  git clone -q -b staging ${demo.repositoryUrl} demo && cd demo
+  sed -i 's/replicas: 2/replicas: 4/' apps/web/deployment.yaml
+  git commit -qam 'staging: four web replicas' && git push -q
+  kubectl -n staging get deployment web -w
+
+Break something and watch it heal:
+  kubectl -n staging delete deployment worker
+  kubectl -n production scale deployment web --replicas=9
+
+Metrics: ${demo.metricsUrl}
+Press Ctrl-C to stop everything.`);
+      await untilSignal(() => demo.stop());
     });
 
   dev
@@ -59,20 +101,25 @@ Examples:
       console.log(`  ${controlPlane.tools.kubectl} get nodes`);
       console.log('');
       console.log('Press Ctrl-C to stop.');
-      // Signal listeners do not keep Node running, and the control plane's processes are unref'd.
-      const keepAlive = setInterval(() => {}, 1 << 30);
-      // Ctrl-C often arrives twice (from the terminal, and relayed by npm/tsx): the listener stays
-      // until the control plane has stopped, so a repeat cannot kill us halfway.
-      let onSignal: (signal: NodeJS.Signals) => void = () => {};
-      const signal = await new Promise<NodeJS.Signals>((done) => {
-        onSignal = (s) => done(s);
-        for (const s of STOP_SIGNALS) process.on(s, onSignal);
-      });
-      console.error(`${signal}: stopping the control plane …`);
-      await controlPlane.stop();
-      for (const s of STOP_SIGNALS) process.removeListener(s, onSignal);
-      clearInterval(keepAlive);
-      console.error('stopped.');
+      await untilSignal(() => controlPlane.stop());
       process.exitCode = EXIT.ok;
     });
+}
+
+/** Waits for Ctrl-C (or SIGTERM/SIGHUP), then runs `stop` and says so. */
+async function untilSignal(stop: () => Promise<void>): Promise<void> {
+  // Signal listeners do not keep Node running, and the control plane's processes are unref'd.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  // Ctrl-C often arrives twice (from the terminal, and relayed by npm/tsx): the listener stays
+  // until everything has stopped, so a repeat cannot kill us halfway.
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
+  const signal = await new Promise<NodeJS.Signals>((done) => {
+    onSignal = (s) => done(s);
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  });
+  console.error(`${signal}: stopping …`);
+  await stop();
+  for (const s of STOP_SIGNALS) process.removeListener(s, onSignal);
+  clearInterval(keepAlive);
+  console.error('stopped.');
 }

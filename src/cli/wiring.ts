@@ -1,0 +1,70 @@
+/**
+ * The parts every front end assembles the same way: cache folders, the Git source, the render
+ * cache, and an engine on a given Kubernetes client.
+ */
+import { join } from 'node:path';
+import { ConfigMapInventoryStore } from '../apply/index.js';
+import { ensureTools, type ToolPaths } from '../dev/tools.js';
+
+/** Git caches, checkouts: beside the built tools (`$CAPSTAN_CACHE_DIR`, default ~/.cache/capstan). */
+export { defaultCacheDir as capstanCacheDir } from '../dev/tools.js';
+import { createEngine, type Engine } from '../engine/sync.js';
+import type { ControllerOptions } from '../controller/controller.js';
+import type { KubeClient } from '../kube/index.js';
+import type { CapstanMetrics } from '../server/index.js';
+import { cachedRenderer, createRenderer, RenderCache, type CachedRenderer } from '../render/index.js';
+import { createGitSource, type GitSource } from '../source/index.js';
+
+export interface EngineParts {
+  readonly git: GitSource;
+  readonly renderer: CachedRenderer;
+  readonly tools: ToolPaths;
+  /** An engine acting through `kube` (the controller's client, or one impersonating a ServiceAccount). */
+  engineOn(kube: KubeClient, inventoryKube?: KubeClient): Engine;
+}
+
+export async function engineParts(options: {
+  stateDir: string;
+  allowFileUrls: boolean;
+  progress?: (line: string) => void;
+}): Promise<EngineParts> {
+  const tools = await ensureTools({ progress: options.progress ?? (() => {}) });
+  const git = createGitSource({
+    cacheDir: join(options.stateDir, 'git'),
+    allowFileUrls: options.allowFileUrls,
+  });
+  const renderer = cachedRenderer(
+    createRenderer({ tools: { helm: tools.helm, kustomize: tools.kustomize } }),
+    new RenderCache(),
+  );
+  return {
+    git,
+    renderer,
+    tools,
+    engineOn: (kube, inventoryKube = kube) =>
+      createEngine({
+        kube,
+        git,
+        renderer,
+        inventory: new ConfigMapInventoryStore(inventoryKube),
+        workDir: join(options.stateDir, 'work'),
+        toolVersions: { helm: tools.helm, kustomize: tools.kustomize },
+      }),
+  };
+}
+
+/** The controller's observations, recorded as Prometheus metrics. */
+export function metricsHooks(metrics: CapstanMetrics): NonNullable<ControllerOptions['hooks']> {
+  return {
+    onReconcile: (kind, seconds, ok) => metrics.observeReconcile(kind, ok ? 'success' : 'failure', seconds),
+    onSynced: (app, result, health) => {
+      for (const object of result.objects) metrics.countSyncResult(object.action);
+      const ready = app.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      metrics.setAppHealth(app.metadata.namespace, app.metadata.name, ready, health);
+    },
+    onFetch: (repository, seconds, error) =>
+      metrics.observeGitFetch(String(repository.spec.url), seconds, error === undefined),
+    onQueueDepth: (depth) => metrics.setQueueDepth(depth),
+    onAppDeleted: (namespace, name) => metrics.forgetApp(namespace, name),
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The demo: a local control plane, a Git server over HTTP holding an example repository (branches
+ * `staging` and `production` as environments), and the controller, wired together the way a real
+ * installation is — the Git server announces pushes with a signed webhook.
+ */
+import { execFile } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { crds } from '../api/crds.js';
+import { API_VERSION } from '../api/v1alpha1.js';
+import type { EngineParts } from '../cli/wiring.js';
+import { Controller, type ControllerLog, type ControllerOptions } from '../controller/controller.js';
+import { createKubeClient } from '../kube/index.js';
+import { CapstanMetrics, createServer } from '../server/index.js';
+import { startControlPlane, freePort, type ControlPlane } from './controlplane.js';
+import { startGitHttpServer } from './git-http-server.js';
+
+const run = promisify(execFile);
+const NAMESPACE = 'capstan-demo';
+
+export interface Demo {
+  readonly controlPlane: ControlPlane;
+  readonly repositoryUrl: string;
+  readonly metricsUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startDemo(options: {
+  progress: (line: string) => void;
+  log: ControllerLog;
+  engineParts: (stateDir: string) => Promise<EngineParts>;
+  metricsHooks: (metrics: CapstanMetrics) => ControllerOptions['hooks'];
+}): Promise<Demo> {
+  const { progress } = options;
+  const controlPlane = await startControlPlane({ workloads: true, progress, handleSignals: false });
+  const cleanups: (() => Promise<unknown>)[] = [() => controlPlane.stop()];
+  const stop = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  };
+  try {
+    const workDir = await mkdtemp(join(tmpdir(), 'capstan-demo-'));
+    cleanups.push(() => rm(workDir, { recursive: true, force: true }));
+    progress('creating the example repository (branches staging and production)');
+    const gitRoot = join(workDir, 'git');
+    await createExampleRepository(gitRoot, join(workDir, 'seed'));
+
+    const kube = await createKubeClient({ kubeconfig: controlPlane.kubeconfig });
+    cleanups.push(async () => kube.close());
+    for (const crd of crds()) await kube.apply(crd, { force: true });
+    for (const kind of ['Repository', 'Application'])
+      await kube.mapper.waitForMapping('capstan.dev', kind, { timeoutMs: 60_000 });
+
+    const parts = await options.engineParts(join(workDir, 'state'));
+    const metrics = new CapstanMetrics();
+    const controller = new Controller({
+      kube,
+      git: parts.git,
+      createEngine: (client) => parts.engineOn(client, kube),
+      log: options.log,
+      resyncMs: 5 * 60_000,
+      hooks: options.metricsHooks(metrics),
+    });
+    const abort = new AbortController();
+    const running = controller.run(abort.signal);
+    cleanups.push(async () => {
+      abort.abort();
+      await running;
+    });
+
+    const secret = randomBytes(24).toString('hex');
+    const server = createServer({
+      metrics,
+      isReady: () => controller.isReady(),
+      webhookSecrets: { generic: secret },
+      onPush: (event) => void controller.repositoriesPushed(event.urls),
+      limits: { debounceMs: 200 },
+    });
+    const httpPort = await freePort();
+    await server.listen({ host: '127.0.0.1', port: httpPort });
+    cleanups.push(() => server.close());
+
+    let repositoryUrl = '';
+    const git = await startGitHttpServer({
+      root: gitRoot,
+      allowPush: true,
+      // A real Git host sends a signed webhook after a push; so does ours.
+      onPush: () => void sendWebhook(`http://127.0.0.1:${httpPort}/hooks/generic`, secret, repositoryUrl),
+    });
+    cleanups.push(() => git.close());
+    repositoryUrl = git.url('demo');
+
+    progress('creating the Repository and four Applications (web and worker, in staging and production)');
+    await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } }, { force: true });
+    await kube.apply(
+      {
+        apiVersion: API_VERSION,
+        kind: 'Repository',
+        metadata: { name: 'demo', namespace: NAMESPACE },
+        spec: { url: repositoryUrl, interval: '1m' },
+      },
+      { force: true },
+    );
+    for (const environment of ['staging', 'production']) {
+      for (const app of ['web', 'worker']) {
+        await kube.apply(
+          {
+            apiVersion: API_VERSION,
+            kind: 'Application',
+            metadata: { name: `${app}-${environment}`, namespace: NAMESPACE },
+            spec: {
+              sourceRef: { name: 'demo' },
+              ref: environment,
+              path: `apps/${app}`,
+              destination: { namespace: environment },
+              ...(app === 'worker' ? { dependsOn: [{ name: `web-${environment}` }] } : {}),
+            },
+          },
+          { force: true },
+        );
+      }
+    }
+    return { controlPlane, repositoryUrl, metricsUrl: `http://127.0.0.1:${httpPort}/metrics`, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function sendWebhook(url: string, secret: string, repository: string): Promise<void> {
+  const body = JSON.stringify({ repository });
+  const signature = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-capstan-signature': signature },
+    body,
+  }).catch(() => {});
+}
+
+/** The example: `apps/web` (Kustomize) and `apps/worker` (plain YAML), one branch per environment. */
+async function createExampleRepository(root: string, seed: string): Promise<void> {
+  const env = {
+    ...process.env,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_AUTHOR_NAME: 'Capstan Demo',
+    GIT_AUTHOR_EMAIL: 'demo@capstan.invalid',
+    GIT_COMMITTER_NAME: 'Capstan Demo',
+    GIT_COMMITTER_EMAIL: 'demo@capstan.invalid',
+  };
+  const git = (cwd: string, ...args: string[]) => run('git', args, { cwd, env });
+  await mkdir(root, { recursive: true });
+  await git(root, 'init', '--quiet', '--bare', '--initial-branch=staging', 'demo.git');
+  await mkdir(seed, { recursive: true });
+  await git(seed, 'init', '--quiet', '--initial-branch=staging');
+  for (const [environment, replicas] of [
+    ['staging', 2],
+    ['production', 3],
+  ] as const) {
+    if (environment === 'production') await git(seed, 'checkout', '--quiet', '-b', 'production');
+    for (const [path, content] of Object.entries(exampleFiles(environment, replicas))) {
+      await mkdir(dirname(join(seed, path)), { recursive: true });
+      await writeFile(join(seed, path), content);
+    }
+    await git(seed, 'add', '-A');
+    await git(seed, 'commit', '--quiet', '-m', `${environment}: web and worker`);
+  }
+  await git(seed, 'push', '--quiet', join(root, 'demo.git'), 'staging', 'production');
+}
+
+function exampleFiles(environment: string, replicas: number): Record<string, string> {
+  return {
+    'README.md': `# Capstan demo (${environment})\n\nEach branch is an environment; each folder under apps/ is an Application.\n`,
+    'apps/web/kustomization.yaml': `namespace: ${environment}
+resources:
+  - namespace.yaml
+  - deployment.yaml
+  - service.yaml
+configMapGenerator:
+  - name: web-settings
+    literals:
+      - GREETING=hello from ${environment}
+`,
+    'apps/web/namespace.yaml': `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${environment}\n`,
+    'apps/web/deployment.yaml': `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: ${replicas}
+  selector:
+    matchLabels: { app: web }
+  template:
+    metadata:
+      labels: { app: web }
+    spec:
+      containers:
+        - name: web
+          image: registry.example/web:1.0.0
+          envFrom:
+            - configMapRef: { name: web-settings }
+          ports:
+            - containerPort: 8080
+`,
+    'apps/web/service.yaml': `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: { app: web }
+  ports:
+    - port: 80
+      targetPort: 8080
+`,
+    'apps/worker/worker.yaml': `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+spec:
+  replicas: 1
+  selector:
+    matchLabels: { app: worker }
+  template:
+    metadata:
+      labels: { app: worker }
+    spec:
+      containers:
+        - name: worker
+          image: registry.example/worker:1.0.0
+`,
+  };
+}
