@@ -6,17 +6,16 @@ import { Option, type Command } from '@commander-js/extra-typings';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { ConfigMapInventoryStore } from '../../apply/index.js';
 import { UserError } from '../../core/errors.js';
-import { ensureTools } from '../../dev/tools.js';
 import type { AppSpec } from '../../engine/app.js';
-import { createEngine, type SyncMode, type SyncResult } from '../../engine/sync.js';
+import type { SyncMode, SyncResult } from '../../engine/sync.js';
 import { createKubeClient } from '../../kube/index.js';
-import { cachedRenderer, createRenderer, RenderCache, type RenderKind } from '../../render/index.js';
-import { createGitSource, type GitCredentials } from '../../source/index.js';
+import type { RenderKind } from '../../render/index.js';
+import type { GitCredentials } from '../../source/index.js';
 import { EXIT } from '../exit-codes.js';
 import { createReporter, formatResult, type OutputFormat } from '../output.js';
 import { parseDuration } from '../parse.js';
+import { capstanCacheDir, engineParts } from '../wiring.js';
 
 interface SyncFlags {
   repo?: string;
@@ -137,25 +136,16 @@ async function runSync(mode: SyncMode, dir: string | undefined, flags: SyncFlags
   const timeoutSeconds = parseDuration(flags.timeout, '--timeout');
   const reporter = createReporter(format, process.stderr);
 
-  const cacheDir = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'capstan');
   const path = flags.path ?? (dir ? '.' : '');
   const name = flags.name ?? defaultName(dir ? resolve(dir, path) : `${flags.repo}/${path}`);
-  const tools = await ensureTools({ progress: (line) => reporter.line(line) });
+  const parts = await engineParts({
+    stateDir: capstanCacheDir(),
+    allowFileUrls: true,
+    progress: (line) => reporter.line(line),
+  });
   const kube = await createKubeClient(flags.kubeconfig ? { kubeconfigPath: flags.kubeconfig } : {});
   try {
-    const git = createGitSource({ cacheDir: join(cacheDir, 'git'), allowFileUrls: true, log: () => {} });
-    const renderer = cachedRenderer(
-      createRenderer({ tools: { helm: tools.helm, kustomize: tools.kustomize } }),
-      new RenderCache(),
-    );
-    const engine = createEngine({
-      kube,
-      git,
-      renderer,
-      inventory: new ConfigMapInventoryStore(kube),
-      workDir: join(cacheDir, 'work'),
-      toolVersions: { helm: tools.helm, kustomize: tools.kustomize },
-    });
+    const engine = parts.engineOn(kube);
     const app: AppSpec = {
       identity: { namespace: flags.namespace, name },
       source: dir
