@@ -8,6 +8,7 @@ import { ensureTools, type ToolPaths } from '../dev/tools.js';
 
 /** Git caches, checkouts: beside the built tools (`$CAPSTAN_CACHE_DIR`, default ~/.cache/capstan). */
 export { defaultCacheDir as capstanCacheDir } from '../dev/tools.js';
+import { createCheckouts } from '../engine/checkouts.js';
 import { createEngine, type Engine } from '../engine/sync.js';
 import type { ControllerOptions } from '../controller/controller.js';
 import type { KubeClient } from '../kube/index.js';
@@ -18,7 +19,7 @@ import { createGitSource, type GitSource } from '../source/index.js';
 export interface EngineParts {
   readonly git: GitSource;
   readonly renderer: CachedRenderer;
-  readonly tools: ToolPaths;
+  readonly tools: Pick<ToolPaths, 'helm' | 'kustomize'>;
   /** An engine acting through `kube` (the controller's client, or one impersonating a ServiceAccount). */
   engineOn(kube: KubeClient, inventoryKube?: KubeClient): Engine;
 }
@@ -28,7 +29,11 @@ export async function engineParts(options: {
   allowFileUrls: boolean;
   progress?: (line: string) => void;
 }): Promise<EngineParts> {
-  const tools = await ensureTools({ progress: options.progress ?? (() => {}) });
+  // An image ships helm and kustomize (CAPSTAN_HELM, CAPSTAN_KUSTOMIZE); a clone builds them once.
+  const tools =
+    process.env.CAPSTAN_HELM && process.env.CAPSTAN_KUSTOMIZE
+      ? { helm: process.env.CAPSTAN_HELM, kustomize: process.env.CAPSTAN_KUSTOMIZE }
+      : await ensureTools({ progress: options.progress ?? (() => {}), only: ['helm', 'kustomize'] });
   const git = createGitSource({
     cacheDir: join(options.stateDir, 'git'),
     allowFileUrls: options.allowFileUrls,
@@ -37,17 +42,20 @@ export async function engineParts(options: {
     createRenderer({ tools: { helm: tools.helm, kustomize: tools.kustomize } }),
     new RenderCache(),
   );
+  const workDir = join(options.stateDir, 'work');
+  const checkouts = createCheckouts(git, workDir);
   return {
     git,
     renderer,
     tools,
     engineOn: (kube, inventoryKube = kube) =>
       createEngine({
+        checkouts,
         kube,
         git,
         renderer,
         inventory: new ConfigMapInventoryStore(inventoryKube),
-        workDir: join(options.stateDir, 'work'),
+        workDir,
         toolVersions: { helm: tools.helm, kustomize: tools.kustomize },
       }),
   };

@@ -149,6 +149,8 @@ export interface EnsureToolsOptions {
   readonly progress?: (line: string) => void;
   /** Environment for `go`; default this process's. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Build only these when missing (the engine needs helm and kustomize, not a control plane). */
+  readonly only?: readonly ToolName[];
 }
 
 /** A binary could not be built: names the module and carries the compiler's last lines. */
@@ -187,7 +189,9 @@ export async function ensureTools(options: EnsureToolsOptions = {}): Promise<Too
       readToolModule(toolsDir, cacheDir, name),
     ),
   );
-  const missing = await missingTools(modules);
+  const missing = (await missingTools(modules)).filter(
+    (m) => !options.only || options.only.includes(m.spec.name),
+  );
   if (missing.length > 0) {
     await checkGo(go, env);
     await ensureWritable(cacheDir);
@@ -203,6 +207,7 @@ export async function ensureTools(options: EnsureToolsOptions = {}): Promise<Too
     if (!missing.some((m) => m.module === module)) continue;
     await withBuildLock(module, progress, async () => {
       for (const spec of TOOL_SPECS.filter((s) => s.module === module.name)) {
+        if (options.only && !options.only.includes(spec.name)) continue;
         if (await isExecutable(join(module.binDir, spec.name))) continue;
         counter.built++;
         const version = module.requires.get(spec.versionOf) ?? 'unknown';

@@ -6,8 +6,6 @@
  * above all, nothing is pruned. Prune runs only after every object applied cleanly.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { AppIdentity } from '../apply/annotations.js';
 import { applyPhases, type ApplyPhase, type ObjectResult } from '../apply/applier.js';
 import { inventoryEntry, staleEntries, type InventoryEntry, type InventoryStore } from '../apply/index.js';
@@ -27,6 +25,7 @@ import { isDefinition, kindPriority, sortForApply, sortForPrune } from '../plan/
 import { renderCacheKey, type RenderKind, type Renderer } from '../render/index.js';
 import type { GitSource, Revision } from '../source/index.js';
 import type { AppSpec } from './app.js';
+import { createCheckouts, type Checkouts } from './checkouts.js';
 import { kubeObjectWatcher, versionsOf } from './watcher.js';
 
 export type SyncMode = 'diff' | 'apply';
@@ -45,6 +44,8 @@ export interface EngineDeps {
   readonly inventory: InventoryStore;
   /** Where commits are checked out for rendering (one folder per commit, shared by apps). */
   readonly workDir: string;
+  /** Shared between engines of one process (one per impersonated identity); default a private one. */
+  readonly checkouts?: Checkouts;
   /** Versions of helm and kustomize: part of every render key. */
   readonly toolVersions?: Readonly<Record<string, string>>;
   /** Default `capstan`. */
@@ -88,32 +89,7 @@ export interface Engine {
 export function createEngine(deps: EngineDeps): Engine {
   const fieldManager = deps.fieldManager ?? 'capstan';
   const concurrency = deps.concurrency ?? 16;
-  const checkouts = new Map<string, Promise<string>>();
-
-  /** One checkout per commit, shared by every app of the repository that renders at it. */
-  const checkoutOf = (app: AppSpec & { source: { type: 'git' } }, sha: string): Promise<string> => {
-    const key = `${app.source.repository.url}@${sha}`;
-    let dir = checkouts.get(key);
-    if (!dir) {
-      const target = join(
-        deps.workDir,
-        'checkouts',
-        createHash('sha256').update(key).digest('hex').slice(0, 24),
-      );
-      dir = (async () => {
-        if (await exists(target)) return target;
-        const partial = `${target}.partial-${process.pid}`;
-        await rm(partial, { recursive: true, force: true });
-        await mkdir(join(deps.workDir, 'checkouts'), { recursive: true });
-        await deps.git.checkout(app.source.repository, sha, partial);
-        await rename(partial, target);
-        return target;
-      })();
-      dir.catch(() => checkouts.delete(key));
-      checkouts.set(key, dir);
-    }
-    return dir;
-  };
+  const checkouts = deps.checkouts ?? createCheckouts(deps.git, deps.workDir);
 
   return {
     async sync(app, options) {
@@ -136,7 +112,7 @@ export function createEngine(deps: EngineDeps): Engine {
           stage: 'source',
           message: `at ${commit.sha.slice(0, 12)} (${firstLine(commit.message)})`,
         });
-        checkoutDir = await checkoutOf(app as AppSpec & { source: { type: 'git' } }, commit.sha);
+        checkoutDir = await checkouts.of(app.source.repository, commit.sha);
       } else {
         checkoutDir = app.source.dir;
         revision = { id: '' };
@@ -403,11 +379,4 @@ function contentHash(objects: readonly KubeObject[]): string {
 
 function firstLine(text: string): string {
   return text.split('\n')[0]!.slice(0, 72);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }

@@ -320,7 +320,10 @@ describe('HttpKubeClient operations', () => {
 
   it('impersonates with user and groups, replacing (not stacking) an earlier impersonation', async () => {
     serve(echo);
-    const identity = serviceAccountIdentity('team-a', 'deployer');
+    const identity = {
+      ...serviceAccountIdentity('team-a', 'deployer'),
+      groups: ['system:serviceaccounts', 'system:serviceaccounts:team-a', 'system:authenticated'],
+    };
     const asDeployer = client.impersonate(identity);
     const asOther = asDeployer.impersonate({ user: 'other' });
     await asDeployer.get({ group: '', kind: 'ConfigMap', namespace: 'team-a', name: 'x' });
