@@ -1,0 +1,312 @@
+/**
+ * The operator CLI as a person runs it (a process with a kubeconfig) against the shared control
+ * plane, with a controller running in the test process and Git served over HTTP.
+ */
+import { execFile } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { REQUESTED_AT_ANNOTATION, type Application } from '../../src/api/v1alpha1.js';
+import { freshNamespace, kubectlOk } from '../support/cluster.js';
+import {
+  application,
+  condition,
+  eventually,
+  getApp,
+  repository,
+  startTestController,
+  type TestController,
+} from '../support/controller.js';
+import { configMap } from '../support/engine.js';
+import {
+  createTestRepo,
+  makeTempDir,
+  startGitHttpServer,
+  type GitHttpServer,
+  type TestRepo,
+} from '../support/git-servers.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function capstan(args: readonly string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', ...args],
+      {
+        cwd: root,
+        env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') },
+        maxBuffer: 32 * 1024 * 1024,
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const deployment = (name: string, image: string): string =>
+  JSON.stringify({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: 'main', image }] },
+      },
+    },
+  });
+
+let t: TestController;
+beforeAll(async () => {
+  t = await startTestController({ resyncMs: 30_000 });
+});
+afterAll(() => t.stop());
+
+interface Fixture {
+  namespace: string;
+  repo: TestRepo;
+  server: GitHttpServer;
+  url: string;
+}
+
+/** A namespace, a Git repository with `files`, and a Repository polling it only hourly: `sync` is what brings news. */
+async function fixture(files: Record<string, string>): Promise<Fixture> {
+  const namespace = await freshNamespace('cli-apps');
+  const gitRoot = await makeTempDir('git-root');
+  const repo = await createTestRepo(gitRoot, 'apps');
+  await repo.commit(files);
+  const server = await startGitHttpServer({ root: gitRoot });
+  const url = server.url('apps');
+  await t.kube.apply(repository(namespace, 'apps', { url, interval: '1h' }));
+  return { namespace, repo, server, url };
+}
+
+async function createApp(
+  namespace: string,
+  name: string,
+  spec: Partial<Application['spec']> & { path: string },
+): Promise<void> {
+  await t.kube.apply(
+    application(namespace, name, { sourceRef: { name: 'apps' }, ref: 'main', healthTimeout: '60s', ...spec }),
+  );
+}
+
+async function readyAt(namespace: string, name: string, sha: string): Promise<Application> {
+  return eventually(`${name} Ready at ${sha.slice(0, 8)}`, async () => {
+    const app = await getApp(t.kube, namespace, name);
+    return condition(app, 'Ready')?.status === 'True' && app.status?.lastAppliedRevision?.sha === sha
+      ? app
+      : undefined;
+  });
+}
+
+describe('capstan get / describe', () => {
+  it('lists the app Ready at its revision, describes it, prints it as JSON and YAML', async () => {
+    const f = await fixture({ 'web/settings.yaml': configMap('settings', { color: 'blue' }) });
+    await createApp(f.namespace, 'web', { path: 'web' });
+    const sha = await f.repo.head();
+    await readyAt(f.namespace, 'web', sha);
+
+    const table = await capstan(['get', 'apps', '-n', f.namespace]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(
+      /^NAME\s+REPOSITORY\s+REF\s+REVISION\s+SYNC\s+HEALTH\s+READY\s+AGE\s+REASON\s+MESSAGE$/m,
+    );
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `^web\\s+apps\\s+main\\s+${sha.slice(0, 12)}\\s+Synced\\s+Current\\s+True\\s+\\S+\\s+Synced\\s+`,
+        'm',
+      ),
+    );
+    expect(table.stdout).not.toContain('\u001b[');
+
+    const everywhere = await capstan(['get', 'apps', '-A']);
+    expect(everywhere.code).toBe(0);
+    expect(everywhere.stdout).toMatch(new RegExp(`^${f.namespace}\\s+web\\s+apps\\s+main`, 'm'));
+
+    const json = JSON.parse((await capstan(['get', 'apps', '-n', f.namespace, '-o', 'json'])).stdout);
+    expect(json).toMatchObject({ kind: 'List', items: [{ metadata: { name: 'web' } }] });
+    expect(json.items[0].status.lastAppliedRevision.sha).toBe(sha);
+    expect(json.items[0].metadata.managedFields).toBeUndefined();
+    const yaml = parseYaml((await capstan(['get', 'app', 'web', '-n', f.namespace, '-o', 'yaml'])).stdout);
+    expect(yaml).toMatchObject({ kind: 'Application', metadata: { name: 'web' } });
+
+    const repos = await capstan(['get', 'repos', '-n', f.namespace]);
+    expect(repos.code).toBe(0);
+    expect(repos.stdout).toMatch(
+      new RegExp(`^apps\\s+${f.url.replace(/[.]/g, '\\.')}\\s+main@${sha.slice(0, 12)}\\s+True`, 'm'),
+    );
+
+    const described = await capstan(['describe', 'app', 'web', '-n', f.namespace]);
+    expect(described.code).toBe(0);
+    const text = described.stdout;
+    expect(text).toMatch(
+      new RegExp(`^Source:\\s+Repository apps \\(${f.url.replace(/[.]/g, '\\.')}\\)$`, 'm'),
+    );
+    expect(text).toMatch(/^Path:\s+web$/m);
+    expect(text).toMatch(/Conditions:\n\s+TYPE.*\n\s+Ready\s+True\s+Synced\s+\S+\s+\w+ applied and healthy/);
+    expect(text).toMatch(new RegExp(`^\\s+SHA:\\s+${sha}$`, 'm'));
+    expect(text).toMatch(
+      new RegExp(`^\\s+ConfigMap\\s+${f.namespace}\\s+settings\\s+(created|unchanged)\\s+Current`, 'm'),
+    );
+    expect(text).toMatch(
+      new RegExp(`History:\\n.*\\n\\s+${sha.slice(0, 12)}\\s+.*ago\\s+Succeeded\\s+Current`),
+    );
+    expect(text).toMatch(new RegExp(`Events:\\n.*\\n\\s+Normal\\s+Synced\\s+\\S+\\s+${sha.slice(0, 12)}`));
+
+    const asJson = JSON.parse(
+      (await capstan(['describe', 'app', 'web', '-n', f.namespace, '-o', 'json'])).stdout,
+    );
+    expect(asJson).toMatchObject({ kind: 'Application', status: { sync: { status: 'Synced' } } });
+
+    const missing = await capstan(['describe', 'app', 'nope', '-n', f.namespace]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`application ${f.namespace}/nope not found`);
+    expect((await capstan(['get', 'apps', '-n', f.namespace, '-A'])).code).toBe(2);
+    expect((await capstan(['get', 'apps', '-o', 'table'])).code).toBe(2);
+    await f.server.close();
+  });
+});
+
+describe('capstan sync', () => {
+  it('asks for a sync that fetches a new commit, follows the rollout to Ready and exits 0', async () => {
+    const f = await fixture({
+      'web/settings.yaml': configMap('settings', { color: 'blue' }),
+      'web/deployment.yaml': deployment('web', 'registry.invalid/web:1'),
+    });
+    await createApp(f.namespace, 'web', { path: 'web' });
+    await readyAt(f.namespace, 'web', await f.repo.head());
+    // The Repository polls hourly: only the request can bring this commit in.
+    const sha = await f.repo.commit(
+      {
+        'web/settings.yaml': configMap('settings', { color: 'green' }),
+        'web/deployment.yaml': deployment('web', 'registry.invalid/web:2'),
+      },
+      'web 2, green',
+    );
+
+    const synced = await capstan(['sync', 'web', '-n', f.namespace, '--timeout', '2m']);
+    expect(synced.stderr).toMatch(/requested a sync of .*\/web/);
+    expect(synced.stderr).toContain(`applied ${sha.slice(0, 12)} (web 2, green)`);
+    expect(synced.code).toBe(0);
+    expect(synced.stdout).toMatch(
+      new RegExp(`application ${f.namespace}/web synced: ${sha.slice(0, 12)} applied and healthy`),
+    );
+
+    const app = await getApp(t.kube, f.namespace, 'web');
+    expect(app.status?.lastHandledRequest).toBeDefined();
+    expect(app.status?.lastHandledRequest).toBe(app.metadata.annotations?.[REQUESTED_AT_ANNOTATION]);
+    expect(app.status?.lastAppliedRevision?.sha).toBe(sha);
+    expect(condition(app, 'Ready')?.status).toBe('True');
+
+    const noWait = await capstan(['sync', 'web', '-n', f.namespace, '--no-wait']);
+    expect(noWait.code).toBe(0);
+    const requested = (await getApp(t.kube, f.namespace, 'web')).metadata.annotations?.[
+      REQUESTED_AT_ANNOTATION
+    ];
+    expect(requested).not.toBe(app.metadata.annotations?.[REQUESTED_AT_ANNOTATION]);
+    expect(noWait.stderr).toContain(requested);
+    await f.server.close();
+  });
+
+  it('exits 1 with the reason when the sync fails, and when it times out', async () => {
+    const f = await fixture({
+      'limited/cm.yaml': configMap('fine', { v: '1' }),
+      'limited/secret.yaml': JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'nope' },
+        stringData: { k: 'v' },
+      }),
+      'broken/bad.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: [unclosed\n',
+      'waiting/cm.yaml': configMap('waiting', { v: '1' }),
+    });
+    await kubectlOk(['create', 'serviceaccount', 'deployer', '-n', f.namespace]);
+    await kubectlOk([
+      'create',
+      'role',
+      'configmaps-only',
+      '-n',
+      f.namespace,
+      '--verb=get,list,watch,create,update,patch,delete',
+      '--resource=configmaps',
+    ]);
+    await kubectlOk([
+      'create',
+      'rolebinding',
+      'deployer',
+      '-n',
+      f.namespace,
+      '--role=configmaps-only',
+      `--serviceaccount=${f.namespace}:deployer`,
+    ]);
+    await createApp(f.namespace, 'limited', { path: 'limited', serviceAccountName: 'deployer' });
+    await createApp(f.namespace, 'broken', { path: 'broken' });
+    await createApp(f.namespace, 'waiting', { path: 'waiting', dependsOn: [{ name: 'absent' }] });
+
+    const [limited, broken] = await Promise.all([
+      capstan(['sync', 'limited', '-n', f.namespace, '--timeout', '90s']),
+      capstan(['sync', 'broken', '-n', f.namespace, '--timeout', '90s']),
+    ]);
+    expect(limited.code).toBe(1);
+    expect(limited.stderr).toMatch(
+      new RegExp(
+        `sync of ${f.namespace}/limited failed: SyncFailed: .*system:serviceaccount:${f.namespace}:deployer.*cannot .*secrets`,
+      ),
+    );
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(new RegExp(`sync of ${f.namespace}/broken failed: \\w+: .*bad\\.yaml`));
+    for (const name of ['limited', 'broken']) {
+      const app = await getApp(t.kube, f.namespace, name);
+      expect(app.status?.lastHandledRequest).toBe(app.metadata.annotations?.[REQUESTED_AT_ANNOTATION]);
+    }
+
+    const waiting = await capstan(['sync', 'waiting', '-n', f.namespace, '--timeout', '3s']);
+    expect(waiting.code).toBe(1);
+    expect(waiting.stderr).toMatch(/timed out after 3s waiting for the controller to handle the request/);
+    expect(waiting.stderr).toContain('meanwhile DependencyNotReady: waiting for Application absent');
+
+    const missing = await capstan(['sync', 'nope', '-n', f.namespace]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`application ${f.namespace}/nope not found`);
+    expect((await capstan(['sync', 'limited', '-n', f.namespace, '--timeout', 'soon'])).code).toBe(2);
+    await f.server.close();
+  });
+});
+
+describe('capstan suspend / resume', () => {
+  it('flips spec.suspend, and a suspended app refuses a sync', async () => {
+    const f = await fixture({ 'web/settings.yaml': configMap('settings', { color: 'blue' }) });
+    await createApp(f.namespace, 'web', { path: 'web' });
+    await readyAt(f.namespace, 'web', await f.repo.head());
+
+    const suspended = await capstan(['suspend', 'web', '-n', f.namespace]);
+    expect(suspended.code).toBe(0);
+    expect(suspended.stdout).toContain(`application ${f.namespace}/web suspended`);
+    expect((await getApp(t.kube, f.namespace, 'web')).spec.suspend).toBe(true);
+    expect((await capstan(['get', 'apps', '-n', f.namespace])).stdout).toMatch(/\sSuspended\s/);
+
+    const refused = await capstan(['sync', 'web', '-n', f.namespace]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("is suspended; run 'capstan resume web' first");
+
+    const resumed = await capstan(['resume', 'web', '-n', f.namespace]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`application ${f.namespace}/web resumed`);
+    expect((await getApp(t.kube, f.namespace, 'web')).spec.suspend).toBe(false);
+    expect((await capstan(['sync', 'web', '-n', f.namespace, '--timeout', '60s'])).code).toBe(0);
+
+    expect((await capstan(['suspend', 'nope', '-n', f.namespace])).stderr).toContain(
+      `application ${f.namespace}/nope not found`,
+    );
+    await f.server.close();
+  });
+});
