@@ -45,6 +45,12 @@ export class DriftWatcher {
           ...(kind.namespace ? { namespace: kind.namespace } : {}),
           labelSelector: `${MANAGED_LABEL.key}=${MANAGED_LABEL.value}`,
           signal: this.options.signal,
+          // A watch started after an app's apply may first see its objects already rolled out: an
+          // app whose health is being judged must hear of them, or it waits for the resync.
+          onAdd: (object) => {
+            if (this.progressing.has(object.metadata.annotations?.[ANNOTATION.app] ?? ''))
+              this.notify(object, 'status');
+          },
           onUpdate: (previous, current) => this.changed(previous, current),
           onDelete: (object) => this.notify(object, 'deleted'),
           ...(this.options.onError ? { onError: this.options.onError } : {}),
