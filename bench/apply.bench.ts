@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigMapInventoryStore } from '../src/apply/index.js';
 import type { KubeObject } from '../src/core/objects.js';
+import { bundleCli } from '../scripts/build.js';
 import { startControlPlane, type ControlPlane } from '../src/dev/controlplane.js';
 import { loopbackRequest, type LoopbackApi } from '../src/dev/http.js';
 import { createEngine, type Engine, type SyncEvent } from '../src/engine/sync.js';
@@ -259,28 +260,17 @@ function cliRunner(cp: ControlPlane, id: string, label: string, command: readonl
 }
 
 /**
- * The CLI as installed runs compiled JavaScript (`npm run build` → dist/), not TypeScript through
- * tsx. Compile src/ into a temporary folder shaped like the package (dist/, tools/, node_modules/),
- * so that nothing in the clone changes.
+ * The CLI as installed runs the bundle `npm run build` makes (dist/capstan.mjs), not TypeScript
+ * through tsx. Bundle it into a temporary folder shaped like the package (dist/, tools/), so that
+ * nothing in the clone changes.
  */
 async function buildCompiledCli(root: string): Promise<string> {
   const pkg = join(root, 'pkg');
   await mkdir(pkg, { recursive: true });
-  await writeFile(join(pkg, 'package.json'), JSON.stringify({ type: 'module', private: true }));
-  await symlink(join(ROOT, 'node_modules'), join(pkg, 'node_modules'));
   await symlink(join(ROOT, 'tools'), join(pkg, 'tools'));
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const args = [
-    tsc,
-    '-p',
-    join(ROOT, 'tsconfig.build.json'),
-    '--outDir',
-    join(pkg, 'dist'),
-    '--sourceMap',
-    'false',
-  ];
-  mustSucceed('tsc (compiling the CLI)', await run(process.execPath, args));
-  return join(pkg, 'dist', 'cli', 'main.js');
+  const outfile = join(pkg, 'dist', 'capstan.mjs');
+  await bundleCli(outfile);
+  return outfile;
 }
 
 // ---------------------------------------------------------------------------------------------

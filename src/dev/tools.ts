@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, existsSync } from 'node:fs';
 import {
   access,
   mkdir,
@@ -22,7 +22,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CapstanError, EnvironmentError, messageOf } from '../core/errors.js';
@@ -172,8 +172,16 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export function defaultToolsDir(): string {
-  // src/dev/tools.ts and dist/dev/tools.js both sit two levels below the project root.
-  return fileURLToPath(new URL('../../tools/', import.meta.url));
+  // The project root holds tools/: two levels above src/dev/tools.ts and dist/dev/tools.js, one above
+  // a bundled dist/capstan.mjs. Walk up rather than count.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'tools');
+    if (existsSync(join(candidate, 'kubernetes', 'go.mod'))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) return fileURLToPath(new URL('../../tools/', import.meta.url));
+    dir = parent;
+  }
 }
 
 /** Returns the path of every tool, building (once, under a lock) whatever the cache lacks. */
