@@ -14,6 +14,8 @@ export const ANNOTATION = {
   force: 'capstan.dev/force',
   /** An integer: objects of a lower wave are applied (and healthy) before higher waves start. */
   wave: 'capstan.dev/wave',
+  /** Written: the commit that last created or changed the object. */
+  revision: 'capstan.dev/revision',
 } as const;
 
 export interface AppIdentity {

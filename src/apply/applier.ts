@@ -33,6 +33,8 @@ export type ApplyPhase = Pick<PlanPhase, 'label' | 'objects'>;
 export interface ApplyOptions {
   readonly kube: KubeClient;
   readonly app: AppIdentity;
+  /** Recorded (`capstan.dev/revision`) on each object this sync creates or changes. */
+  readonly revision?: string;
   /** Diff only: every write is a dry-run; results say what would happen. */
   readonly dryRun: boolean;
   /** Compute a diff for each changed object (the `diff` command; `apply -o json`). */
@@ -165,11 +167,15 @@ async function applyOne(
   try {
     const owner = live?.metadata.annotations?.[ANNOTATION.app];
     if (owner && owner !== appKey(options.app)) throw new OwnershipConflictError(ref, owner);
-    let desired = withOwner(desiredAsRendered, options.app);
+    // `capstan.dev/revision` records the commit that last changed this object: an object a commit
+    // leaves alone keeps its revision, so it compares equal and is not written.
+    const liveRevision = live?.metadata.annotations?.[ANNOTATION.revision];
+    let desired = withOwner(desiredAsRendered, options.app, liveRevision ?? options.revision);
     if (live && options.leaveFieldsToManagers.length > 0)
       desired = withoutFieldsOwnedBy(desired, live, options.leaveFieldsToManagers);
+    const stamped = options.revision ? withRevision(desired, options.revision) : desired;
 
-    if (!live) return await create(ref, desired, options);
+    if (!live) return await create(ref, stamped, options);
     if (!options.withDiff && isProvablyUnchanged(live, desired, options.fieldManager))
       return { ref, action: 'unchanged', applied: live };
 
@@ -182,14 +188,14 @@ async function applyOne(
         ...signalOf(options),
       });
     } catch (error) {
-      if (isImmutableFieldError(error)) return await recreate(ref, desired, live, error, options);
+      if (isImmutableFieldError(error)) return await recreate(ref, stamped, live, error, options);
       throw error;
     }
     if (!hasDrifted(live, dryRun)) return { ref, action: 'unchanged', applied: live };
     const diff = options.withDiff ? diffObjects(live, dryRun) : undefined;
     const applied = options.dryRun
       ? dryRun
-      : await options.kube.apply(desired, { force: true, ...managerOf(options), ...signalOf(options) });
+      : await options.kube.apply(stamped, { force: true, ...managerOf(options), ...signalOf(options) });
     return { ref, action: 'configured', applied, ...(diff ? { diff } : {}) };
   } catch (error) {
     return { ref, action: 'failed', reason: reasonOf(error) };
@@ -300,13 +306,27 @@ export async function waitUntilGone(
   }
 }
 
-function withOwner(object: KubeObject, app: AppIdentity): KubeObject {
+function withOwner(object: KubeObject, app: AppIdentity, revision: string | undefined): KubeObject {
   return {
     ...object,
     metadata: {
       ...object.metadata,
       labels: { ...object.metadata.labels, [MANAGED_LABEL.key]: MANAGED_LABEL.value },
-      annotations: { ...object.metadata.annotations, [ANNOTATION.app]: appKey(app) },
+      annotations: {
+        ...object.metadata.annotations,
+        [ANNOTATION.app]: appKey(app),
+        ...(revision ? { [ANNOTATION.revision]: revision } : {}),
+      },
+    },
+  };
+}
+
+function withRevision(object: KubeObject, revision: string): KubeObject {
+  return {
+    ...object,
+    metadata: {
+      ...object.metadata,
+      annotations: { ...object.metadata.annotations, [ANNOTATION.revision]: revision },
     },
   };
 }

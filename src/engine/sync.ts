@@ -143,6 +143,7 @@ export function createEngine(deps: EngineDeps): Engine {
       const objectResults = await applyPhases(phases, {
         kube: deps.kube,
         app: app.identity,
+        ...(revision.commit ? { revision: revision.id } : {}),
         dryRun,
         withDiff: dryRun,
         forceRecreate: app.forceRecreate ?? false,

@@ -225,7 +225,7 @@ describe('sync engine', () => {
   it('re-renders and re-applies only the app a commit touched', async () => {
     const namespace = await freshNamespace('mono');
     const repo = await createTestRepo(await makeTempDir('repo'));
-    await repo.commit({
+    const first = await repo.commit({
       'apps/a/cm.yaml': configMap('a', { v: '1' }),
       'apps/b/cm.yaml': configMap('b', { v: '1' }),
     });
@@ -236,7 +236,7 @@ describe('sync engine', () => {
     const versionOfB = await resourceVersion(namespace, 'configmap', 'b');
     const rendersBefore = t.renderer.stats().renders;
 
-    await repo.commit({ 'apps/a/cm.yaml': configMap('a', { v: '2' }) }, 'touch app a only');
+    const second = await repo.commit({ 'apps/a/cm.yaml': configMap('a', { v: '2' }) }, 'touch app a only');
     const resultA = await t.sync(appA);
     const resultB = await t.sync(appB);
     expect(t.renderer.stats().renders - rendersBefore).toBe(1);
@@ -244,6 +244,12 @@ describe('sync engine', () => {
     expect(actions(resultB)).toEqual({ 'ConfigMap/b': 'unchanged' });
     expect(resultB.revision.commit?.message).toContain('touch app a only');
     expect(await resourceVersion(namespace, 'configmap', 'b')).toBe(versionOfB);
+    // Each object records the commit that last changed it.
+    const revisionOf = async (name: string) =>
+      JSON.parse(await kubectlOk(['get', 'configmap', name, '-n', namespace, '-o', 'json'])).metadata
+        .annotations['capstan.dev/revision'];
+    expect(await revisionOf('a')).toBe(second);
+    expect(await revisionOf('b')).toBe(first);
   });
 
   it('never takes over an object another app owns', async () => {
