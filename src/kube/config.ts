@@ -17,6 +17,8 @@ export interface KubeconfigSource {
   readonly kubeconfigPath?: string;
   /** The pod's service account (`KUBERNETES_SERVICE_HOST`, /var/run/secrets/kubernetes.io/serviceaccount). */
   readonly inCluster?: boolean;
+  /** Where the pod's service-account files are found (`<root>/var/run/secrets/…`); default `/`. For tests. */
+  readonly inClusterRoot?: string;
   /** A context other than the current one. */
   readonly context?: string;
   /**
@@ -102,7 +104,7 @@ function loadKubeConfig(source: KubeconfigSource): KubeConfig {
   try {
     if (source.kubeconfig !== undefined) config.loadFromString(source.kubeconfig);
     else if (source.kubeconfigPath !== undefined) config.loadFromFile(source.kubeconfigPath);
-    else if (source.inCluster) config.loadFromCluster();
+    else if (source.inCluster) config.loadFromCluster(source.inClusterRoot);
     else config.loadFromDefault();
   } catch (error) {
     // The parser's message may quote the file; it never holds more than the line that failed.
