@@ -2,52 +2,22 @@
  * The operator CLI as a person runs it (a process with a kubeconfig) against the shared control
  * plane, with a controller running in the test process and Git served over HTTP.
  */
-import { execFile } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { REQUESTED_AT_ANNOTATION, type Application } from '../../src/api/v1alpha1.js';
-import { freshNamespace, kubectlOk } from '../support/cluster.js';
+import { kubectlOk } from '../support/cluster.js';
+import { capstan } from '../support/cli.js';
 import {
-  application,
   condition,
-  eventually,
+  createApp as createAppOn,
   getApp,
-  repository,
+  gitFixture,
+  readyAt as readyAtOn,
   startTestController,
+  type GitFixture,
   type TestController,
 } from '../support/controller.js';
 import { configMap } from '../support/engine.js';
-import {
-  createTestRepo,
-  makeTempDir,
-  startGitHttpServer,
-  type GitHttpServer,
-  type TestRepo,
-} from '../support/git-servers.js';
-
-const root = new URL('../../', import.meta.url).pathname;
-
-interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function capstan(args: readonly string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args],
-      {
-        cwd: root,
-        env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') },
-        maxBuffer: 32 * 1024 * 1024,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 const deployment = (name: string, image: string): string =>
   JSON.stringify({
@@ -70,43 +40,12 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
-interface Fixture {
-  namespace: string;
-  repo: TestRepo;
-  server: GitHttpServer;
-  url: string;
-}
-
-/** A namespace, a Git repository with `files`, and a Repository polling it only hourly: `sync` is what brings news. */
-async function fixture(files: Record<string, string>): Promise<Fixture> {
-  const namespace = await freshNamespace('cli-apps');
-  const gitRoot = await makeTempDir('git-root');
-  const repo = await createTestRepo(gitRoot, 'apps');
-  await repo.commit(files);
-  const server = await startGitHttpServer({ root: gitRoot });
-  const url = server.url('apps');
-  await t.kube.apply(repository(namespace, 'apps', { url, interval: '1h' }));
-  return { namespace, repo, server, url };
-}
-
-async function createApp(
-  namespace: string,
-  name: string,
-  spec: Partial<Application['spec']> & { path: string },
-): Promise<void> {
-  await t.kube.apply(
-    application(namespace, name, { sourceRef: { name: 'apps' }, ref: 'main', healthTimeout: '60s', ...spec }),
-  );
-}
-
-async function readyAt(namespace: string, name: string, sha: string): Promise<Application> {
-  return eventually(`${name} Ready at ${sha.slice(0, 8)}`, async () => {
-    const app = await getApp(t.kube, namespace, name);
-    return condition(app, 'Ready')?.status === 'True' && app.status?.lastAppliedRevision?.sha === sha
-      ? app
-      : undefined;
-  });
-}
+/** A Repository polling only hourly: `sync` is what brings news. */
+const fixture = (files: Record<string, string>): Promise<GitFixture> =>
+  gitFixture(t.kube, files, { interval: '1h', prefix: 'cli-apps' });
+const createApp = (namespace: string, name: string, spec: Partial<Application['spec']> & { path: string }) =>
+  createAppOn(t.kube, namespace, name, spec);
+const readyAt = (namespace: string, name: string, sha: string) => readyAtOn(t.kube, namespace, name, sha);
 
 describe('capstan get / describe', () => {
   it('lists the app Ready at its revision, describes it, prints it as JSON and YAML', async () => {

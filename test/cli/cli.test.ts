@@ -5,33 +5,10 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { capstan, type CliResult } from '../support/cli.js';
 import { freshNamespace, kubectlOk } from '../support/cluster.js';
 import { configMap } from '../support/engine.js';
 import { createTestRepo, makeTempDir } from '../support/git-servers.js';
-
-const root = new URL('../../', import.meta.url).pathname;
-
-interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function capstan(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args],
-      {
-        cwd: root,
-        env: { ...process.env, KUBECONFIG: inject('kubeconfigPath'), ...env },
-        maxBuffer: 32 * 1024 * 1024,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 async function folder(files: Record<string, string>): Promise<string> {
   const dir = await makeTempDir('cli-app');

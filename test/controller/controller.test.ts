@@ -3,24 +3,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application } from '../../src/api/v1alpha1.js';
-import { freshNamespace, kubectl, kubectlOk } from '../support/cluster.js';
+import { kubectl, kubectlOk } from '../support/cluster.js';
 import {
   application,
   condition,
+  createApp as createAppOn,
   eventually,
   getApp,
-  repository,
+  gitFixture,
+  readyAt as readyAtOn,
   startTestController,
+  type GitFixture,
   type TestController,
 } from '../support/controller.js';
 import { configMap } from '../support/engine.js';
-import {
-  createTestRepo,
-  makeTempDir,
-  startGitHttpServer,
-  type GitHttpServer,
-  type TestRepo,
-} from '../support/git-servers.js';
+import { startGitHttpServer } from '../support/git-servers.js';
 
 let t: TestController;
 beforeAll(async () => {
@@ -28,42 +25,11 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
-interface Fixture {
-  namespace: string;
-  repo: TestRepo;
-  server: GitHttpServer;
-  url: string;
-}
-
-async function fixture(files: Record<string, string>, interval = '1s'): Promise<Fixture> {
-  const namespace = await freshNamespace('op');
-  const root = await makeTempDir('git-root');
-  const repo = await createTestRepo(root, 'apps');
-  await repo.commit(files);
-  const server = await startGitHttpServer({ root });
-  const url = server.url('apps');
-  await t.kube.apply(repository(namespace, 'apps', { url, interval }));
-  return { namespace, repo, server, url };
-}
-
-async function createApp(
-  namespace: string,
-  name: string,
-  spec: Partial<Application['spec']> & { path: string },
-): Promise<void> {
-  await t.kube.apply(
-    application(namespace, name, { sourceRef: { name: 'apps' }, ref: 'main', healthTimeout: '60s', ...spec }),
-  );
-}
-
-async function readyAt(namespace: string, name: string, sha: string): Promise<Application> {
-  return eventually(`${name} Ready at ${sha.slice(0, 8)}`, async () => {
-    const app = await getApp(t.kube, namespace, name);
-    return condition(app, 'Ready')?.status === 'True' && app.status?.lastAppliedRevision?.sha === sha
-      ? app
-      : undefined;
-  });
-}
+const fixture = (files: Record<string, string>, interval = '1s'): Promise<GitFixture> =>
+  gitFixture(t.kube, files, { interval });
+const createApp = (namespace: string, name: string, spec: Partial<Application['spec']> & { path: string }) =>
+  createAppOn(t.kube, namespace, name, spec);
+const readyAt = (namespace: string, name: string, sha: string) => readyAtOn(t.kube, namespace, name, sha);
 
 async function configMapData(namespace: string, name: string): Promise<Record<string, string> | undefined> {
   const result = await kubectl(['get', 'configmap', name, '-n', namespace, '-o', 'json']);

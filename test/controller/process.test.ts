@@ -11,23 +11,17 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/dev/controlplane.js';
 import { createKubeClient, type KubeClient } from '../../src/kube/index.js';
-import { freshNamespace, kubectl, kubectlOk } from '../support/cluster.js';
+import { kubectl, kubectlOk } from '../support/cluster.js';
 import {
   application,
-  condition,
   eventually,
   getApp,
+  gitFixture,
   installCrds,
-  repository,
+  readyAt as readyAtOn,
 } from '../support/controller.js';
 import { configMap } from '../support/engine.js';
-import {
-  createTestRepo,
-  makeTempDir,
-  startGitHttpServer,
-  type GitHttpServer,
-  type TestRepo,
-} from '../support/git-servers.js';
+import { makeTempDir } from '../support/git-servers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const running: ChildProcess[] = [];
@@ -89,19 +83,6 @@ async function startController(namespace: string, extra: string[] = []): Promise
   return { child, port, output: () => output };
 }
 
-async function gitFixture(
-  namespace: string,
-  files: Record<string, string>,
-): Promise<{ repo: TestRepo; server: GitHttpServer; url: string }> {
-  const gitRoot = await makeTempDir('git-root');
-  const repo = await createTestRepo(gitRoot, 'apps');
-  await repo.commit(files);
-  const server = await startGitHttpServer({ root: gitRoot });
-  const url = server.url('apps');
-  await kube.apply(repository(namespace, 'apps', { url, interval: '1h' }));
-  return { repo, server, url };
-}
-
 async function leaseHolder(namespace: string): Promise<string> {
   const result = await kubectl([
     'get',
@@ -115,16 +96,8 @@ async function leaseHolder(namespace: string): Promise<string> {
   return result.code === 0 ? result.stdout.trim() : '';
 }
 
-async function readyAt(namespace: string, name: string, sha: string, timeoutMs = 60_000): Promise<void> {
-  await eventually(
-    `${name} Ready at ${sha.slice(0, 8)}`,
-    async () => {
-      const app = await getApp(kube, namespace, name);
-      return condition(app, 'Ready')?.status === 'True' && app.status?.lastAppliedRevision?.sha === sha;
-    },
-    timeoutMs,
-  );
-}
+const readyAt = (namespace: string, name: string, sha: string, timeoutMs?: number) =>
+  readyAtOn(kube, namespace, name, sha, timeoutMs);
 
 const exit = (child: ChildProcess): Promise<void> =>
   new Promise((resolve) =>
@@ -133,8 +106,12 @@ const exit = (child: ChildProcess): Promise<void> =>
 
 describe('capstan controller (process)', () => {
   it('two replicas elect one leader; the other takes over when the leader is killed', async () => {
-    const namespace = await freshNamespace('leader');
-    const git = await gitFixture(namespace, { 'web/cm.yaml': configMap('web', { v: '1' }) });
+    const git = await gitFixture(
+      kube,
+      { 'web/cm.yaml': configMap('web', { v: '1' }) },
+      { interval: '1h', prefix: 'leader' },
+    );
+    const namespace = git.namespace;
     const flags = ['--leader-elect', '--lease-namespace', namespace, '--lease-duration', '3s'];
     const first = await startController(namespace, flags);
     const second = await startController(namespace, flags);
@@ -170,11 +147,11 @@ describe('capstan controller (process)', () => {
   });
 
   it('a controller SIGKILLed mid-sync is replaced by one that converges, with nothing orphaned or duplicated', async () => {
-    const namespace = await freshNamespace('sigkill');
     const files: Record<string, string> = {};
     for (let i = 0; i < 300; i++)
       files[`big/cm-${String(i).padStart(3, '0')}.yaml`] = configMap(`cm-${i}`, { i: String(i) });
-    const git = await gitFixture(namespace, files);
+    const git = await gitFixture(kube, files, { interval: '1h', prefix: 'sigkill' });
+    const namespace = git.namespace;
     const first = await startController(namespace, ['--concurrency', '1']);
     await kube.apply(application(namespace, 'big', { sourceRef: { name: 'apps' }, path: 'big' }));
     // Kill it once the apply is under way: some objects exist, not all.
@@ -217,10 +194,14 @@ describe('capstan controller (process)', () => {
   });
 
   it('a signed webhook to the HTTP server reconciles at once; forged ones are refused and change nothing', async () => {
-    const namespace = await freshNamespace('webhook');
     const secretFile = join(await makeTempDir('secret'), 'webhook');
     await writeFile(secretFile, 'webhook-secret-for-tests\n');
-    const git = await gitFixture(namespace, { 'web/cm.yaml': configMap('web', { v: '1' }) });
+    const git = await gitFixture(
+      kube,
+      { 'web/cm.yaml': configMap('web', { v: '1' }) },
+      { interval: '1h', prefix: 'webhook' },
+    );
+    const namespace = git.namespace;
     const controller = await startController(namespace, ['--webhook-secret-file', secretFile]);
     await kube.apply(application(namespace, 'web', { sourceRef: { name: 'apps' }, path: 'web' }));
     await readyAt(namespace, 'web', await git.repo.head());

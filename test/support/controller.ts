@@ -2,15 +2,20 @@
  * A Capstan controller running in the test process against the shared control plane, with its CRDs
  * installed, and helpers to create Repositories and Applications and wait for their status.
  */
-import { join } from 'node:path';
 import { inject } from 'vitest';
 import { crds } from '../../src/api/crds.js';
 import { API_VERSION, type Application, type Repository } from '../../src/api/v1alpha1.js';
 import { engineParts } from '../../src/cli/wiring.js';
 import { Controller } from '../../src/controller/controller.js';
 import { createKubeClient, type KubeClient } from '../../src/kube/index.js';
-import { kubectlOk } from './cluster.js';
-import { makeTempDir } from './git-servers.js';
+import { freshNamespace, kubectlOk } from './cluster.js';
+import {
+  createTestRepo,
+  makeTempDir,
+  startGitHttpServer,
+  type GitHttpServer,
+  type TestRepo,
+} from './git-servers.js';
 
 export interface TestController {
   readonly controller: Controller;
@@ -112,4 +117,58 @@ export function condition(
   return object?.status?.conditions?.find((c) => c.type === type);
 }
 
-export const tempRoot = (prefix: string): Promise<string> => makeTempDir(prefix).then((dir) => join(dir));
+/** A namespace, a Git repository (served over HTTP) holding `files`, and a Repository `apps` polling it. */
+export interface GitFixture {
+  readonly namespace: string;
+  readonly repo: TestRepo;
+  readonly server: GitHttpServer;
+  /** `http://127.0.0.1:<port>/apps.git` */
+  readonly url: string;
+}
+
+export async function gitFixture(
+  kube: KubeClient,
+  files: Record<string, string>,
+  options: { interval?: string; prefix?: string } = {},
+): Promise<GitFixture> {
+  const namespace = await freshNamespace(options.prefix ?? 'op');
+  const root = await makeTempDir('git-root');
+  const repo = await createTestRepo(root, 'apps');
+  await repo.commit(files);
+  const server = await startGitHttpServer({ root });
+  const url = server.url('apps');
+  await kube.apply(repository(namespace, 'apps', { url, interval: options.interval ?? '1s' }));
+  return { namespace, repo, server, url };
+}
+
+/** An Application on the fixture's Repository `apps`, ref main, with a short health timeout. */
+export async function createApp(
+  kube: KubeClient,
+  namespace: string,
+  name: string,
+  spec: Partial<Application['spec']> & { path: string },
+): Promise<void> {
+  await kube.apply(
+    application(namespace, name, { sourceRef: { name: 'apps' }, ref: 'main', healthTimeout: '60s', ...spec }),
+  );
+}
+
+/** Waits until the Application is Ready with `sha` applied. */
+export function readyAt(
+  kube: KubeClient,
+  namespace: string,
+  name: string,
+  sha: string,
+  timeoutMs = 60_000,
+): Promise<Application> {
+  return eventually(
+    `${name} Ready at ${sha.slice(0, 8)}`,
+    async () => {
+      const app = await getApp(kube, namespace, name);
+      return condition(app, 'Ready')?.status === 'True' && app.status?.lastAppliedRevision?.sha === sha
+        ? app
+        : undefined;
+    },
+    timeoutMs,
+  );
+}
