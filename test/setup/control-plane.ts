@@ -3,6 +3,9 @@
  * controller-manager, scheduler, kwok with a fake node) for the whole run, shared by every test
  * file; tests isolate themselves with a namespace each (see test/support/cluster.ts).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane } from '../../src/dev/controlplane.js';
 
@@ -22,6 +25,9 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
+  // Every temporary folder the tests (and the processes they start) make lands in one folder of
+  // this run, removed at the end: workers inherit TMPDIR, os.tmpdir() follows it.
+  const runTmp = await mkdtemp(join(tmpdir(), 'capstan-test-run-'));
   const controlPlane = await startControlPlane({
     workloads: true,
     progress: (line) => console.log(`[control plane] ${line}`),
@@ -35,5 +41,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('unprivilegedUser', controlPlane.users.unprivileged.name);
   project.provide('server', controlPlane.server);
   project.provide('tools', { ...controlPlane.tools });
-  return () => controlPlane.stop();
+  process.env.TMPDIR = runTmp;
+  return async () => {
+    await controlPlane.stop();
+    await rm(runTmp, { recursive: true, force: true });
+  };
 }
