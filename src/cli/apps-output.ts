@@ -17,6 +17,7 @@ import {
 } from '../api/v1alpha1.js';
 import type { KubeObject } from '../core/objects.js';
 import { redactUrl } from '../source/index.js';
+import { renderTable } from './table.js';
 
 export type StructuredFormat = 'json' | 'yaml';
 type Colors = ReturnType<typeof pc.createColors>;
@@ -92,26 +93,7 @@ function paintStatus(colors: Colors, value: string, text: string): string {
   return text;
 }
 
-/**
- * Columns padded to their widest cell, three spaces apart, the last one unpadded. Colour is added
- * after padding, so escape codes never skew the widths.
- */
-export function renderTable(
-  header: readonly string[],
-  rows: readonly (readonly string[])[],
-  paint: (column: string, value: string, padded: string) => string = (_c, _v, padded) => padded,
-): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (row: readonly string[], painted: boolean): string =>
-    row
-      .map((cell, i) => {
-        const padded = i === row.length - 1 ? cell : cell.padEnd(widths[i]!);
-        return painted ? paint(header[i]!, cell, padded) : padded;
-      })
-      .join('   ')
-      .trimEnd();
-  return [line(header, false), ...rows.map((row) => line(row, true))];
-}
+export { renderTable } from './table.js';
 
 const STATUS_COLUMNS = new Set(['READY', 'SYNC', 'HEALTH', 'STATUS', 'RESULT', 'TYPE']);
 

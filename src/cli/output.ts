@@ -8,6 +8,7 @@ import pc from 'picocolors';
 import { formatRef } from '../core/objects.js';
 import type { ObjectAction, ObjectResult } from '../apply/index.js';
 import type { SyncEvent, SyncResult } from '../engine/sync.js';
+import { renderTable } from './table.js';
 
 export type OutputFormat = 'text' | 'json';
 
@@ -63,8 +64,8 @@ export function formatResult(result: SyncResult, format: OutputFormat, options: 
   if (rows.length > 0)
     lines.push(
       '',
-      ...table(['KIND', 'NAMESPACE', 'NAME', 'ACTION', 'DETAILS'], rows, (cell, column) =>
-        column === 3 ? paint(colors, cell) : cell,
+      ...renderTable(['KIND', 'NAMESPACE', 'NAME', 'ACTION', 'DETAILS'], rows, (column, _value, padded) =>
+        column === 'ACTION' ? paint(colors, padded) : padded,
       ),
     );
 
@@ -136,23 +137,6 @@ function colorDiffLine(colors: ReturnType<typeof pc.createColors>, line: string)
   if (line.startsWith('-') && !line.startsWith('---')) return colors.red(line);
   if (line.startsWith('@@')) return colors.cyan(line);
   return line;
-}
-
-function table(
-  header: string[],
-  rows: string[][],
-  decorate: (cell: string, column: number) => string,
-): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const format = (row: string[], paintCells: boolean): string =>
-    row
-      .map((cell, i) => {
-        const padded = i === row.length - 1 ? cell : cell.padEnd(widths[i]!);
-        return paintCells ? decorate(padded, i) : padded;
-      })
-      .join('   ')
-      .trimEnd();
-  return [format(header, false), ...rows.map((r) => format(r, true))];
 }
 
 /** The JSON form: references, actions, reasons and masked diffs — never the applied objects. */

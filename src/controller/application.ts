@@ -17,6 +17,7 @@ import {
   type ApplicationStatus,
   type HistoryEntry,
   type Repository,
+  type ResourceStatus,
 } from '../api/v1alpha1.js';
 import { inventoryConfigMapName, type ObjectResult } from '../apply/index.js';
 import { isCapstanError, messageOf } from '../core/errors.js';
@@ -297,9 +298,7 @@ function overallHealth(objects: readonly ObjectResult[]): { status: HealthStatus
   return worst;
 }
 
-function resourceStatus(
-  object: ObjectResult,
-): ApplicationStatus['resources'] extends (infer R)[] | undefined ? R : never {
+function resourceStatus(object: ObjectResult): ResourceStatus {
   const health = object.applied && object.action !== 'pruned' ? computeStatus(object.applied) : undefined;
   return {
     group: object.ref.group,
