@@ -6,6 +6,7 @@
  * above all, nothing is pruned. Prune runs only after every object applied cleanly.
  */
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { AppIdentity } from '../apply/annotations.js';
 import { applyPhases, type ApplyPhase, type ObjectResult } from '../apply/applier.js';
 import { inventoryEntry, staleEntries, type InventoryEntry, type InventoryStore } from '../apply/index.js';
@@ -211,15 +212,29 @@ export function createEngine(deps: EngineDeps): Engine {
         }
       }
 
-      // 6. Record the inventory before waiting: what is applied is applied, healthy or not.
+      // 6. Record the inventory before waiting: what is applied is applied, healthy or not. Only
+      // when it changed: a re-sync that finds nothing to do writes nothing, not even this.
       if (!dryRun) {
-        emit({ type: 'stage', stage: 'record', message: 'recording the inventory' });
-        await deps.inventory.write(app.identity, {
-          entries: [...desiredEntries, ...retained],
-          revision: revision.id,
+        const recorded = {
+          entries: [...desiredEntries, ...retained].sort((a, b) => a.id.localeCompare(b.id)),
           ...(cacheKey ? { renderKey: cacheKey } : {}),
           renderInputs: [...rendered.inputs],
-        });
+        };
+        const unchanged =
+          previous !== undefined &&
+          isDeepStrictEqual(
+            {
+              entries: [...previous.entries].sort((a, b) => a.id.localeCompare(b.id)),
+              renderKey: previous.renderKey,
+              renderInputs: previous.renderInputs,
+            },
+            { renderKey: undefined, ...recorded },
+          );
+        if (!unchanged) {
+          emit({ type: 'stage', stage: 'record', message: 'recording the inventory' });
+          // The revision recorded is the one at which the inventory last changed.
+          await deps.inventory.write(app.identity, { ...recorded, revision: revision.id });
+        }
       }
 
       // 7. Health.
