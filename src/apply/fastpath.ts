@@ -31,7 +31,10 @@ export function isProvablyUnchanged(live: KubeObject, desired: KubeObject, manag
   delete metadata.name;
   delete metadata.namespace;
   if (Object.keys(metadata).length === 0) delete desiredFields.metadata;
-  return isContainedIn(desiredFields, liveBody) && sameFields(desiredFields, owned);
+  return (
+    isContainedIn(desiredFields, liveBody) &&
+    sameFields(desiredFields, liveBody as { [key: string]: Json }, owned)
+  );
 }
 
 /** The fields `manager` owns through apply on the object itself (not a subresource). */
@@ -63,24 +66,34 @@ function isContainedIn(desired: Json, live: Json | undefined): boolean {
   return desired === live;
 }
 
-/** The fields `value` sets are exactly those of the field set (structured-merge-diff's `fieldsV1`). */
-function sameFields(value: { [key: string]: Json }, fields: FieldSet): boolean {
+/**
+ * The fields `value` sets are exactly those of the field set (structured-merge-diff's `fieldsV1`).
+ * `live` is the same place in the live object (already known to contain `value`): list items are
+ * matched to their keys there, because the server fills in key fields the manifest may omit (a
+ * port's `protocol: TCP`).
+ */
+function sameFields(
+  value: { [key: string]: Json },
+  live: { [key: string]: Json },
+  fields: FieldSet,
+): boolean {
   const children = Object.keys(fields).filter((k) => k !== '.');
   const wanted = Object.keys(value);
   if (children.length !== wanted.length) return false;
   return wanted.every((key) => {
     const child = fields[`f:${key}`];
     if (!child) return false;
-    return fieldsOfValueMatch(value[key]!, child);
+    return fieldsOfValueMatch(value[key]!, live[key]!, child);
   });
 }
 
-function fieldsOfValueMatch(value: Json, fields: FieldSet): boolean {
-  if (Array.isArray(value)) return sameListFields(value, fields);
+function fieldsOfValueMatch(value: Json, live: Json, fields: FieldSet): boolean {
+  if (Array.isArray(value)) return sameListFields(value, live as Json[], fields);
   if (value !== null && typeof value === 'object') {
-    // An empty map we set is owned as a leaf (`{}`) or with only its own marker.
-    if (Object.keys(value).length === 0) return Object.keys(fields).every((k) => k === '.');
-    return sameFields(value, fields);
+    // A map owned as a leaf is atomic (a label selector, an empty map we set): owned whole. Its
+    // value was checked by isContainedIn; while we own it nobody else changed it.
+    if (Object.keys(fields).every((k) => k === '.')) return true;
+    return sameFields(value, live as { [key: string]: Json }, fields);
   }
   // A scalar is owned as a leaf.
   return Object.keys(fields).length === 0;
@@ -91,25 +104,29 @@ function fieldsOfValueMatch(value: Json, fields: FieldSet): boolean {
  * env), `v:"a"` for sets of scalars, `i:0` for atomic-by-index lists. Each item must be matched by
  * exactly one entry and every entry by an item.
  */
-function sameListFields(items: Json[], fields: FieldSet): boolean {
+function sameListFields(items: Json[], liveItems: Json[], fields: FieldSet): boolean {
   const entries = Object.keys(fields).filter((k) => k !== '.');
   // An atomic list (`x-kubernetes-list-type: atomic`) is owned as a whole, as a leaf.
   if (entries.length === 0) return true;
   if (entries.length !== items.length) return false;
   const used = new Set<string>();
   for (const [index, item] of items.entries()) {
-    const entry = entries.find((e) => !used.has(e) && entryMatches(e, item, index));
+    const liveItem = liveItems[index]!;
+    const entry = entries.find((e) => !used.has(e) && entryMatches(e, liveItem, index));
     if (!entry) return false;
     used.add(entry);
-    const child = fields[entry]!;
     if (entry.startsWith('v:')) continue;
-    if (!fieldsOfValueMatch(item, child)) {
-      // For `k:` entries the key fields are implied by the key and may be absent from the child set.
-      if (!(entry.startsWith('k:') && item !== null && typeof item === 'object' && !Array.isArray(item)))
-        return false;
+    const child = fields[entry]!;
+    if (entry.startsWith('k:') && item !== null && typeof item === 'object' && !Array.isArray(item)) {
+      // Key fields are implied by the key: the set may list them or not, the manifest may omit them.
       const key = JSON.parse(entry.slice(2)) as Record<string, Json>;
-      const rest = Object.fromEntries(Object.entries(item).filter(([k]) => !(k in key) || child[`f:${k}`]));
-      if (!sameFields(rest, child)) return false;
+      const rest = Object.fromEntries(Object.entries(item).filter(([k]) => !(k in key)));
+      const restFields = Object.fromEntries(
+        Object.entries(child).filter(([k]) => !(k.startsWith('f:') && k.slice(2) in key)),
+      );
+      if (!sameFields(rest, liveItem as { [key: string]: Json }, restFields)) return false;
+    } else if (!fieldsOfValueMatch(item, liveItem, child)) {
+      return false;
     }
   }
   return true;
