@@ -133,6 +133,8 @@ export async function reconcileApplication(
     revision = await deps.access.revision(repository, spec.ref, { fresh: isRequest });
     repoSpec = { type: 'git', repository: source, ref: spec.ref, path: spec.path, revision };
   } catch (error) {
+    // The request was seen and answered (with this failure): `capstan sync` stops waiting.
+    if (isRequest) status.lastHandledRequest = requested;
     await finish(deps, app, status, failure(error, 'SourceUnavailable'));
     if (isCapstanError(error) && error.kind === 'user') return { requeueAfterMs: deps.resyncMs };
     throw error;
@@ -143,13 +145,8 @@ export async function reconcileApplication(
   const mode =
     isRequest || (spec.syncPolicy.automated && (isNew || spec.syncPolicy.selfHeal)) ? 'apply' : 'diff';
   const started = deps.now();
-  if (isNew && mode === 'apply') {
-    await finish(deps, app, status, {
-      state: 'progressing',
-      reason: 'Progressing',
-      message: `applying ${revision.sha.slice(0, 12)}`,
-    });
-  }
+  // No "applying …" status before the sync: on a busy branch that is one more write per app per
+  // commit (bench/README.md); the result below is written once.
 
   let result: SyncResult;
   try {

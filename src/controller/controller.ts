@@ -24,6 +24,7 @@ import { WorkQueue } from './queue.js';
 import { createRepositoryAccess, reconcileRepository } from './repository.js';
 
 export interface ControllerLog {
+  debug(fields: Record<string, unknown>, message: string): void;
   info(fields: Record<string, unknown>, message: string): void;
   warn(fields: Record<string, unknown>, message: string): void;
   error(fields: Record<string, unknown>, message: string): void;
@@ -94,7 +95,8 @@ export class Controller {
       kube,
       signal,
       onDrift: (appKey, object, change) => {
-        log.info(
+        // Our own applies show up here too: debug, or a busy sync floods the log.
+        log.debug(
           { app: appKey, object: `${object.kind}/${object.metadata.name}`, change },
           'managed object changed',
         );
@@ -288,18 +290,12 @@ function readyOf(app: Application): string {
   return `${ready?.status ?? ''}/${ready?.observedGeneration ?? ''}`;
 }
 
-function kindsOf(result: SyncResult): { group: string; version: string; kind: string; namespace?: string }[] {
-  const kinds = new Map<string, { group: string; version: string; kind: string; namespace?: string }>();
+function kindsOf(result: SyncResult): { group: string; version: string; kind: string }[] {
+  const kinds = new Map<string, { group: string; version: string; kind: string }>();
   for (const object of result.objects) {
     if (!object.applied || object.action === 'pruned' || object.action === 'failed') continue;
     const { group, version } = splitApiVersion(object.applied.apiVersion);
-    const namespace = object.ref.namespace;
-    kinds.set(`${group}/${version}/${object.ref.kind}/${namespace ?? ''}`, {
-      group,
-      version,
-      kind: object.ref.kind,
-      ...(namespace ? { namespace } : {}),
-    });
+    kinds.set(`${group}/${version}/${object.ref.kind}`, { group, version, kind: object.ref.kind });
   }
   return [...kinds.values()];
 }

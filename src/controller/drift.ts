@@ -1,5 +1,5 @@
 /**
- * Drift: watches of the objects Capstan applied — only the kinds and namespaces apps use, only
+ * Drift: watches of the objects Capstan applied — only the kinds apps use, only
  * objects carrying Capstan's label — that wake the owning Application when someone edits or deletes
  * one. Status-only changes (a Deployment's rollout progress) wake only apps whose health is still
  * being judged, so a busy cluster does not keep healthy apps reconciling.
@@ -13,8 +13,6 @@ export interface WatchedKind {
   readonly group: string;
   readonly version: string;
   readonly kind: string;
-  /** Absent for cluster-scoped kinds. */
-  readonly namespace?: string;
 }
 
 export interface DriftWatcherOptions {
@@ -31,10 +29,14 @@ export class DriftWatcher {
 
   constructor(private readonly options: DriftWatcherOptions) {}
 
-  /** Makes sure these kinds are watched (idempotent; a watch, once started, stays for the process). */
+  /**
+   * Makes sure these kinds are watched (idempotent; a watch, once started, stays for the process).
+   * One watch per kind across all namespaces, selected by Capstan's label: a thousand apps in a
+   * thousand namespaces cost four watches, not four thousand.
+   */
   watch(kinds: readonly WatchedKind[]): void {
     for (const kind of kinds) {
-      const key = `${kind.group}/${kind.version}/${kind.kind}/${kind.namespace ?? ''}`;
+      const key = `${kind.group}/${kind.version}/${kind.kind}`;
       if (this.informers.has(key)) continue;
       this.informers.set(
         key,
@@ -42,7 +44,6 @@ export class DriftWatcher {
           group: kind.group,
           version: kind.version,
           kind: kind.kind,
-          ...(kind.namespace ? { namespace: kind.namespace } : {}),
           labelSelector: `${MANAGED_LABEL.key}=${MANAGED_LABEL.value}`,
           signal: this.options.signal,
           // A watch started after an app's apply may first see its objects already rolled out: an

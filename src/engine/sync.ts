@@ -162,12 +162,13 @@ export function createEngine(deps: EngineDeps): Engine {
           if (dryRun) return undefined;
           if (phase.objects.some((o) => isDefinition(refOf(o))))
             return settleDefinitions(deps.kube, phase, signal);
-          // Waves are ordered by health, not just by time: the next starts when this one is Current.
-          if (phase === phases.at(-1) || !app.health?.wait) return undefined;
+          // Waves are ordered by health, not just by time: the next starts when this one is Current
+          // (also when the caller does not wait for the last one, as the controller does not).
+          if (phase === phases.at(-1)) return undefined;
           emit({ type: 'stage', stage: 'health', message: `waiting for ${phase.label} to be healthy` });
           const health = await waitForHealth(phase.objects.map(refOf), {
             watcher: kubeObjectWatcher(deps.kube, versionsOf(phase.objects)),
-            timeoutMs: app.health.timeoutSeconds * 1000,
+            timeoutMs: (app.health?.timeoutSeconds ?? 300) * 1000,
             ...(signal ? { signal } : {}),
             onProgress: (h) => emit({ type: 'health', health: h }),
           });

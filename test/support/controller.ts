@@ -41,7 +41,7 @@ export async function startTestController(
   const kube = await createKubeClient({ kubeconfig: inject('kubeconfig') });
   await installCrds(kube);
   const parts = await engineParts({ stateDir: await makeTempDir('controller'), allowFileUrls: true });
-  const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
   const controller = new Controller({
     kube,
     git: parts.git,
@@ -50,7 +50,7 @@ export async function startTestController(
     resyncMs: options.resyncMs ?? 60_000,
     ...(options.namespace ? { namespace: options.namespace } : {}),
     log: process.env.CAPSTAN_TEST_LOG
-      ? { info: logTo('info'), warn: logTo('warn'), error: logTo('error') }
+      ? { debug: logTo('debug'), info: logTo('info'), warn: logTo('warn'), error: logTo('error') }
       : quiet,
   });
   const abort = new AbortController();
