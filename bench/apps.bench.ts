@@ -871,10 +871,12 @@ async function runSize(env: Env, size: number): Promise<SizeResult> {
       { metadata: { annotations: { 'capstan.dev/requested-at': new Date().toISOString() } } },
       'merge',
     );
+    let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       readyPromise.then(() => false),
-      sleep(TIMEOUT_S * 1000).then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), TIMEOUT_S * 1000))),
     ]);
+    clearTimeout(timer);
     if (timedOut) log(`  ${targetApp} not Ready at ${sha.slice(0, 12)} after ${TIMEOUT_S} s`);
     const readySeconds = timedOut ? NaN : (performance.now() - tc) / 1000;
     log(`  ${targetApp} Ready at the new commit after ${readySeconds.toFixed(2)} s; waiting until quiet …`);
