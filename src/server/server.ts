@@ -11,9 +11,16 @@
  * A webhook request goes through, in order, each step refusing as early and as cheaply as it can:
  *   1. provider known (404), rate limit per client (429), secret configured and signature header
  *      present (401): headers only, the body is not read;
- *   2. body read up to `maxBodyBytes` while it streams (413, connection closed);
+ *   2. body read up to `maxBodyBytes` while it streams (413);
  *   3. signature verified over the raw bytes (401);
  *   4. only then JSON decoded (400) and the event read (ping and other events answered, not acted on).
+ *
+ * A refusal sent before the body was read (steps 1 and 2) must still reach the client. Closing the
+ * socket with the client's bytes unread makes the kernel answer with a reset, which can overtake our
+ * response, so the sender sees "connection reset" or "broken pipe" instead of 401/413 (a Git host's
+ * delivery log then says nothing useful). So the rest of the body is read and discarded, like a web
+ * server's lingering close, but only up to `lingerBytes` and `lingerMs`; past either the connection is
+ * cut. Discarding costs no memory, and the rate limit bounds how often a client can make us do it.
  */
 import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController } from 'fastify';
@@ -43,6 +50,10 @@ export interface ServerLimits {
   readonly requestTimeoutMs: number;
   /** Most client addresses the rate limiter remembers (default 10 000). */
   readonly maxTrackedClients: number;
+  /** After an early refusal, most body bytes read and discarded before the connection is cut (default 8 MiB). */
+  readonly lingerBytes: number;
+  /** After an early refusal, longest the rest of the body is read and discarded (default 5 s). */
+  readonly lingerMs: number;
 }
 
 export interface ServerDependencies {
@@ -73,6 +84,8 @@ export const DEFAULT_LIMITS: Omit<ServerLimits, 'maxDebounceMs'> = {
   debounceMs: 2000,
   requestTimeoutMs: 30_000,
   maxTrackedClients: 10_000,
+  lingerBytes: 8 * 1024 * 1024,
+  lingerMs: 5000,
 };
 
 type HookRequest = FastifyRequest<{ Params: { provider: string } }>;
@@ -146,17 +159,14 @@ export function createServer(deps: ServerDependencies): FastifyInstance {
   /** Step 1: everything that can be decided from the request line and headers. */
   async function admit(request: HookRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const { provider } = request.params;
-    // Whatever the outcome, an early answer must not leave us reading (and discarding) a large body.
-    const closeIfBody = (): void => {
-      if (hasBody(request)) reply.header('connection', 'close');
-    };
+    const discardBody = (): void => discardBodyBounded(request, limits);
     if (!isWebhookProvider(provider)) {
-      closeIfBody();
+      discardBody();
       return finish(request, reply, 'unknown', 'rejected', 404, { error: 'unknown webhook provider' });
     }
     const decision = limiter.take(clientKey(request.ip));
     if (!decision.allowed) {
-      closeIfBody();
+      discardBody();
       reply.header('retry-after', String(decision.retryAfterSeconds));
       return finish(request, reply, provider, 'ratelimited', 429, { error: 'too many requests' });
     }
@@ -168,13 +178,13 @@ export function createServer(deps: ServerDependencies): FastifyInstance {
           `webhook receiver "${provider}" has no secret configured; refusing all of its requests`,
         );
       }
-      closeIfBody();
+      discardBody();
       const reason = { reason: 'no secret configured' };
       return finish(request, reply, provider, 'rejected', 401, { error: 'invalid signature' }, reason);
     }
     const receiver = webhookReceivers[provider];
     if (!receiver.signatureHeaders.some((name) => typeof request.headers[name] === 'string')) {
-      closeIfBody();
+      discardBody();
       return finish(request, reply, provider, 'rejected', 401, { error: 'missing signature header' });
     }
     return undefined;
@@ -258,10 +268,10 @@ export function createServer(deps: ServerDependencies): FastifyInstance {
       const provider = isWebhookProvider(request.params.provider) ? request.params.provider : 'unknown';
       const status = error.statusCode ?? 500;
       if (status === 413) {
-        // Fastify stopped keeping the body at the limit but leaves the stream flowing, which would
-        // read (and discard) whatever the client still sends; pause it and close the connection.
-        request.raw.pause();
-        reply.header('connection', 'close');
+        // Fastify stopped keeping the body at the limit and asks for the connection to be closed,
+        // which would reset it under the client's feet; what the client still sends is discarded.
+        reply.removeHeader('connection');
+        discardBodyBounded(request, limits);
         return finish(request, reply, provider, 'toolarge', 413, { error: 'payload too large' });
       }
       if (status >= 400 && status < 500) {
@@ -298,6 +308,39 @@ function deliverPush(log: FastifyBaseLogger, onPush: ServerDependencies['onPush'
 function hasBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Lets the refusal about to be sent reach the client (see the header comment): the rest of the body
+ * is read and discarded, bounded by bytes and time. A client that sends it all keeps a usable
+ * keep-alive connection (its next request is judged like any other); past either bound the
+ * connection is cut.
+ */
+function discardBodyBounded(
+  request: FastifyRequest,
+  limits: Pick<ServerLimits, 'lingerBytes' | 'lingerMs'>,
+): void {
+  if (!hasBody(request)) return;
+  const { raw } = request;
+  // Destroying an unfinished request destroys its socket.
+  const cut = (): void => {
+    raw.destroy();
+  };
+  const timer = setTimeout(cut, limits.lingerMs);
+  timer.unref();
+  let discarded = 0;
+  const count = (chunk: Buffer): void => {
+    discarded += chunk.length;
+    if (discarded > limits.lingerBytes) cut();
+  };
+  const done = (): void => {
+    clearTimeout(timer);
+    raw.off('data', count);
+  };
+  raw.on('data', count);
+  raw.once('end', done);
+  raw.once('close', done);
+  raw.resume(); // the body parser pauses the stream when it gives up at the limit
 }
 
 function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {
