@@ -1049,11 +1049,23 @@ function report(results: readonly SizeResult[], loadStart: number[], loadEnd: nu
             .join('; ') || 'none'
         }`,
       );
-      const keys = [...new Set([...Object.keys(i.requests), ...Object.keys(r.baseline.requests)])].sort();
-      const idleRows = keys
+      // Other clients' watch re-opens (informers reconnect every 5–10 min) fill a page: one row.
+      const otherWatch = (k: string): boolean => k.startsWith('WATCH ') && !isCapstanKey(k);
+      const folded = (counts: Counts): Counts => {
+        const out: Counts = {};
+        for (const [k, v] of Object.entries(counts)) {
+          const key = otherWatch(k) ? 'WATCH (other clients, all resources)' : k;
+          out[key] = (out[key] ?? 0) + v;
+        }
+        return out;
+      };
+      const idleCounts = folded(i.requests);
+      const baseCounts = folded(r.baseline.requests);
+      const idleRows = [...new Set([...Object.keys(idleCounts), ...Object.keys(baseCounts)])]
+        .sort()
         .map((k) => {
-          const raw = i.requests[k] ?? 0;
-          const baseScaled = (r.baseline.requests[k] ?? 0) * scale;
+          const raw = idleCounts[k] ?? 0;
+          const baseScaled = (baseCounts[k] ?? 0) * scale;
           const net = raw - baseScaled;
           return [
             k,
