@@ -90,7 +90,10 @@ export const applicationSpecSchema = z.object({
   syncPolicy: z
     .object({
       automated: z.boolean().default(true).describe('Apply new revisions without being asked.'),
-      prune: z.boolean().default(true).describe('Delete objects that left Git.'),
+      prune: z
+        .boolean()
+        .default(true)
+        .describe('Delete objects that left Git, and everything the Application applied when it is deleted.'),
       selfHeal: z
         .boolean()
         .default(true)
@@ -218,6 +221,12 @@ export interface Application extends KubeObject {
   spec: z.input<typeof applicationSpecSchema>;
   status?: ApplicationStatus;
 }
+
+/**
+ * On every Application the controller has seen: deleting the Application first deletes what it
+ * applied (when prune is on), then the controller removes this and Kubernetes removes the object.
+ */
+export const FINALIZER = 'capstan.dev/cleanup';
 
 /** The annotation a person (or `capstan sync`) sets to ask for a reconcile now. */
 export const REQUESTED_AT_ANNOTATION = 'capstan.dev/requested-at';

@@ -17,6 +17,7 @@ export {
   inventoryEntry,
   type Inventory,
   type InventoryEntry,
+  type InventoryOwner,
   type InventoryStore,
 } from './inventory.js';
 export { withoutFieldsOwnedBy } from './ownership.js';

@@ -32,9 +32,17 @@ export interface Inventory {
   readonly renderInputs?: readonly string[];
 }
 
+/** The object an inventory belongs to (an Application): Kubernetes deletes the inventory with it. */
+export interface InventoryOwner {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
 export interface InventoryStore {
   read(app: AppIdentity): Promise<Inventory | undefined>;
-  write(app: AppIdentity, inventory: Inventory): Promise<void>;
+  write(app: AppIdentity, inventory: Inventory, options?: { owner?: InventoryOwner }): Promise<void>;
 }
 
 export function inventoryEntry(object: KubeObject): InventoryEntry {
@@ -80,8 +88,13 @@ export class ConfigMapInventoryStore implements InventoryStore {
     }
   }
 
-  async write(app: AppIdentity, inventory: Inventory): Promise<void> {
+  async write(
+    app: AppIdentity,
+    inventory: Inventory,
+    options: { owner?: InventoryOwner } = {},
+  ): Promise<void> {
     const entries = [...inventory.entries].sort((a, b) => a.id.localeCompare(b.id));
+    const { owner } = options;
     await this.kube.apply(
       {
         apiVersion: 'v1',
@@ -90,6 +103,7 @@ export class ConfigMapInventoryStore implements InventoryStore {
           name: inventoryConfigMapName(app),
           namespace: app.namespace,
           labels: { 'app.kubernetes.io/managed-by': 'capstan', 'capstan.dev/inventory-of': app.name },
+          ...(owner ? { ownerReferences: [{ ...owner, blockOwnerDeletion: false }] } : {}),
         },
         data: { [DATA_KEY]: JSON.stringify({ ...inventory, entries }) },
       },

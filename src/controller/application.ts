@@ -28,6 +28,7 @@ import type { KubeClient } from '../kube/index.js';
 import { redactText } from '../source/index.js';
 import type { Revision } from '../source/index.js';
 import { conditionOf, outcomeConditions } from './conditions.js';
+import { ensureFinalizer, finalizeApplication, ownerOf } from './deletion.js';
 import { findCycle } from './dependencies.js';
 import type { EventRecorder } from './events.js';
 import { parseDurationMs, type RepositoryAccess } from './repository.js';
@@ -50,6 +51,8 @@ export interface ApplicationReconcilerDeps {
   readonly resyncMs: number;
   /** Called with each sync's results, for drift watches and metrics. */
   readonly onSynced?: (app: Application, result: SyncResult, health: HealthStatus) => void;
+  /** How many reconciles of this Application failed in a row before this one (the queue knows). */
+  readonly failedAttempts?: number;
 }
 
 export interface ReconcileOutcome {
@@ -64,9 +67,12 @@ export async function reconcileApplication(
   name: string,
 ): Promise<ReconcileOutcome> {
   const stored = deps.applications.get(name, namespace);
-  if (!stored || stored.metadata.deletionTimestamp) return {};
+  if (!stored) return {};
   // Our own copy: the informer's store must keep the state the next watch event is compared with.
   const app = structuredClone(stored);
+  if (app.metadata.deletionTimestamp) return finalizeApplication(deps, app, deps.failedAttempts ?? 0);
+  // Before anything is applied: an Application deleted from now on takes its objects with it.
+  if (!(await ensureFinalizer(deps.kube, app))) return { requeueAfterMs: 1000 };
   const status: ApplicationStatus = structuredClone(app.status ?? {});
   const generation = app.metadata.generation;
 
@@ -363,8 +369,10 @@ async function finish(
 
 function toAppSpec(app: Application, spec: ApplicationSpec, source: AppSpec['source']): AppSpec {
   const namespace = app.metadata.namespace;
+  const owner = ownerOf(app);
   return {
     identity: { namespace, name: app.metadata.name },
+    ...(owner ? { owner } : {}),
     source,
     render: {
       kind: spec.render.type,

@@ -105,7 +105,7 @@ export class Controller {
       onError: (error) => log.warn({ err: messageOf(error) }, 'drift watch error'),
     });
 
-    const queue = new WorkQueue<QueueKey>({
+    const queue: WorkQueue<QueueKey> = new WorkQueue<QueueKey>({
       concurrency: this.options.concurrency ?? 4,
       ...(this.options.hooks?.onQueueDepth ? { onDepthChange: this.options.hooks.onQueueDepth } : {}),
       handler: async (key) => {
@@ -127,6 +127,7 @@ export class Controller {
                     recordEvent,
                     now,
                     resyncMs,
+                    failedAttempts: queue.failures(key),
                     onSynced: (app, result, health) => {
                       drift.watch(kindsOf(result));
                       drift.setProgressing(
@@ -276,10 +277,14 @@ export class Controller {
   }
 }
 
-/** A spec change (generation) or a new manual request: status-only updates are our own writes. */
+/**
+ * A spec change (generation), a deletion, or a new manual request: status-only updates are our own
+ * writes.
+ */
 function wantsReconcile(previous: Application | Repository, current: Application | Repository): boolean {
   return (
     previous.metadata.generation !== current.metadata.generation ||
+    previous.metadata.deletionTimestamp !== current.metadata.deletionTimestamp ||
     previous.metadata.annotations?.[REQUESTED_AT_ANNOTATION] !==
       current.metadata.annotations?.[REQUESTED_AT_ANNOTATION]
   );

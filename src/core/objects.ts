@@ -14,7 +14,14 @@ export interface ObjectMeta {
   creationTimestamp?: string;
   deletionTimestamp?: string;
   managedFields?: ManagedFieldsEntry[];
-  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
+  ownerReferences?: {
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+    blockOwnerDeletion?: boolean;
+  }[];
   finalizers?: string[];
   [key: string]: unknown;
 }

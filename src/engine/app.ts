@@ -3,6 +3,7 @@
  * in it, how to render it, and the policy for applying, pruning and waiting.
  */
 import type { AppIdentity } from '../apply/annotations.js';
+import type { InventoryOwner } from '../apply/inventory.js';
 import type { RenderOptions } from '../render/index.js';
 import type { Repository, Revision } from '../source/index.js';
 
@@ -20,6 +21,8 @@ export type AppSource =
 
 export interface AppSpec {
   readonly identity: AppIdentity;
+  /** The object that stands for the app in the cluster (an Application); its inventory goes with it. */
+  readonly owner?: InventoryOwner;
   readonly source: AppSource;
   readonly render?: RenderOptions;
   /** Namespace for namespaced objects that name none. */

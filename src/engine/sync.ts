@@ -12,21 +12,15 @@ import { applyPhases, type ApplyPhase, type ObjectResult } from '../apply/applie
 import { inventoryEntry, staleEntries, type InventoryEntry, type InventoryStore } from '../apply/index.js';
 import { prune, PruneRefusedError } from '../apply/prune.js';
 import { UserError } from '../core/errors.js';
-import {
-  formatRef,
-  refKey,
-  refOf,
-  splitApiVersion,
-  type KubeObject,
-  type ObjectRef,
-} from '../core/objects.js';
+import { formatRef, refKey, refOf, splitApiVersion, type KubeObject } from '../core/objects.js';
 import { waitForHealth, type ObjectHealth, type WaitResult } from '../health/index.js';
 import type { KubeClient } from '../kube/index.js';
-import { isDefinition, kindPriority, sortForApply, sortForPrune } from '../plan/index.js';
+import { isDefinition, pruneBatches, sortForApply } from '../plan/index.js';
 import { renderCacheKey, type RenderKind, type Renderer } from '../render/index.js';
 import type { GitSource, Revision } from '../source/index.js';
 import type { AppSpec } from './app.js';
 import { createCheckouts, type Checkouts } from './checkouts.js';
+import { uninstall, type UninstallOptions, type UninstallResult } from './uninstall.js';
 import { kubeObjectWatcher, versionsOf } from './watcher.js';
 
 export type SyncMode = 'diff' | 'apply';
@@ -85,6 +79,8 @@ export interface SyncResult {
 
 export interface Engine {
   sync(app: AppSpec, options: SyncOptions): Promise<SyncResult>;
+  /** Deletes everything the app's inventory lists (the app itself is going away). */
+  uninstall(app: AppIdentity, options?: UninstallOptions): Promise<UninstallResult>;
 }
 
 export function createEngine(deps: EngineDeps): Engine {
@@ -93,6 +89,8 @@ export function createEngine(deps: EngineDeps): Engine {
   const checkouts = deps.checkouts ?? createCheckouts(deps.git, deps.workDir);
 
   return {
+    uninstall: (app, options) =>
+      uninstall({ kube: deps.kube, inventory: deps.inventory, concurrency }, app, options),
     async sync(app, options) {
       const emit = options.onEvent ?? (() => {});
       const signal = options.signal;
@@ -234,7 +232,11 @@ export function createEngine(deps: EngineDeps): Engine {
         if (!unchanged) {
           emit({ type: 'stage', stage: 'record', message: 'recording the inventory' });
           // The revision recorded is the one at which the inventory last changed.
-          await deps.inventory.write(app.identity, { ...recorded, revision: revision.id });
+          await deps.inventory.write(
+            app.identity,
+            { ...recorded, revision: revision.id },
+            app.owner ? { owner: app.owner } : {},
+          );
         }
       }
 
@@ -370,24 +372,6 @@ async function settleDefinitions(
     }
   }
   return undefined;
-}
-
-/** Deletion batches: one per kind priority, dependents first (see plan/order.ts). */
-function pruneBatches(refs: readonly ObjectRef[]): ObjectRef[][] {
-  const batches: ObjectRef[][] = [];
-  let current: ObjectRef[] = [];
-  let currentKey: string | undefined;
-  for (const ref of sortForPrune(refs)) {
-    const key = `${isDefinition(ref)}|${kindPriority(ref)}`;
-    if (key !== currentKey && current.length > 0) {
-      batches.push(current);
-      current = [];
-    }
-    currentKey = key;
-    current.push(ref);
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
 }
 
 function contentHash(objects: readonly KubeObject[]): string {

@@ -22,6 +22,7 @@ export {
   compareForApply,
   isDefinition,
   kindPriority,
+  pruneBatches,
   sortForApply,
   sortForPrune,
   waveOf,

@@ -244,3 +244,21 @@ export function sortForPrune(refs: readonly ObjectRef[]): ObjectRef[] {
       compareIdentity(a, b),
   );
 }
+
+/** Deletion batches: one per kind priority in prune order, so a batch is deleted in parallel. */
+export function pruneBatches(refs: readonly ObjectRef[]): ObjectRef[][] {
+  const batches: ObjectRef[][] = [];
+  let current: ObjectRef[] = [];
+  let currentKey: string | undefined;
+  for (const ref of sortForPrune(refs)) {
+    const key = `${isDefinition(ref)}|${kindPriority(ref)}`;
+    if (key !== currentKey && current.length > 0) {
+      batches.push(current);
+      current = [];
+    }
+    currentKey = key;
+    current.push(ref);
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}

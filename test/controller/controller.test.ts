@@ -262,4 +262,64 @@ describe('the controller', () => {
     expect(condition(orphan, 'Ready')?.message).toBe(`Repository ${f.namespace}/missing does not exist`);
     await f.server.close();
   });
+
+  it('deleting an Application deletes what it applied; with prune off or suspended it leaves it', async () => {
+    const f = await fixture({
+      'gone/cm.yaml': configMap('gone', { v: '1' }),
+      'gone/kept.yaml': configMap('kept-by-annotation', { v: '1' }, { 'capstan.dev/prune': 'disabled' }),
+      'orphans/cm.yaml': configMap('orphan', { v: '1' }),
+      'paused/cm.yaml': configMap('paused', { v: '1' }),
+    });
+    await createApp(f.namespace, 'gone', { path: 'gone' });
+    await createApp(f.namespace, 'orphans', { path: 'orphans', syncPolicy: { prune: false } });
+    await createApp(f.namespace, 'paused', { path: 'paused' });
+    const head = await f.repo.head();
+    const gone = await readyAt(f.namespace, 'gone', head);
+    await readyAt(f.namespace, 'orphans', head);
+    await readyAt(f.namespace, 'paused', head);
+    expect(gone.metadata.finalizers).toContain('capstan.dev/cleanup');
+    const inventory = JSON.parse(
+      await kubectlOk(['get', 'configmap', 'capstan-inventory-gone', '-n', f.namespace, '-o', 'json']),
+    );
+    // Kubernetes' garbage collector deletes the inventory with its Application (not waited for here:
+    // right after a CRD is installed, the collector takes up to ~40 s to watch the new kind).
+    expect(inventory.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Application', name: 'gone', uid: gone.metadata.uid }),
+    ]);
+
+    // kubectl waits for the finalizer: when it returns, the objects are gone.
+    await kubectlOk(['delete', 'application', 'gone', '-n', f.namespace, '--timeout=60s']);
+    expect(await configMapData(f.namespace, 'gone')).toBeUndefined();
+    expect(await configMapData(f.namespace, 'kept-by-annotation')).toEqual({ v: '1' });
+
+    await kubectlOk(['delete', 'application', 'orphans', '-n', f.namespace, '--timeout=60s']);
+    expect(await configMapData(f.namespace, 'orphan')).toEqual({ v: '1' });
+    await kubectlOk([
+      'patch',
+      'application',
+      'paused',
+      '-n',
+      f.namespace,
+      '--type=merge',
+      '-p',
+      '{"spec":{"suspend":true}}',
+    ]);
+    await eventually('paused suspended', async () => {
+      const app = await getApp(t.kube, f.namespace, 'paused');
+      return condition(app, 'Ready')?.reason === 'Suspended';
+    });
+    await kubectlOk(['delete', 'application', 'paused', '-n', f.namespace, '--timeout=60s']);
+    expect(await configMapData(f.namespace, 'paused')).toEqual({ v: '1' });
+
+    const events = JSON.parse(await kubectlOk(['get', 'events', '-n', f.namespace, '-o', 'json'])).items.map(
+      (e: { involvedObject: { name: string }; reason: string; message: string }) =>
+        `${e.involvedObject.name} ${e.reason}: ${e.message}`,
+    );
+    expect(events).toContain(
+      `gone Deleted: deleted 1 object(s); left in place: ConfigMap/${f.namespace}/kept-by-annotation (not pruned: annotated capstan.dev/prune: disabled)`,
+    );
+    expect(events).toContain('orphans Orphaned: objects left in place: prune is off');
+    expect(events).toContain('paused Orphaned: objects left in place: it is suspended');
+    await f.server.close();
+  });
 });

@@ -1,0 +1,112 @@
+/**
+ * Deleting an Application: what it applied goes with it, as users of Flux (garbage collection on
+ * deletion) and Argo CD (the resources finalizer) expect — when prune is on and it is not suspended.
+ *
+ * A finalizer holds the Application until its objects are deleted. Deletion must not hang forever
+ * on a ServiceAccount that lost its rights or an object that will not go: after a few attempts
+ * (with the queue's backoff) the finalizer is removed anyway and an Event names what was left.
+ * The inventory ConfigMap needs nothing here: its owner reference to the Application lets
+ * Kubernetes' garbage collector remove it.
+ */
+import { applicationSpecSchema, FINALIZER, GROUP, type Application } from '../api/v1alpha1.js';
+import type { InventoryOwner, ObjectResult } from '../apply/index.js';
+import { CapstanError, messageOf } from '../core/errors.js';
+import { formatRef } from '../core/objects.js';
+import { isConflict, isNotFound, type KubeClient } from '../kube/index.js';
+import { redactText } from '../source/index.js';
+import type { ApplicationReconcilerDeps, ReconcileOutcome } from './application.js';
+
+/** Attempts at deleting an app's objects before its Application is let go with leftovers. */
+export const DELETION_ATTEMPTS = 5;
+
+export function ownerOf(app: Application): InventoryOwner | undefined {
+  const { uid } = app.metadata;
+  return uid ? { apiVersion: app.apiVersion, kind: app.kind, name: app.metadata.name, uid } : undefined;
+}
+
+/** Adds the finalizer when missing; false when the Application changed meanwhile (look again). */
+export async function ensureFinalizer(kube: KubeClient, app: Application): Promise<boolean> {
+  const finalizers = app.metadata.finalizers ?? [];
+  if (finalizers.includes(FINALIZER)) return true;
+  return setFinalizers(kube, app, [...finalizers, FINALIZER]);
+}
+
+export async function finalizeApplication(
+  deps: ApplicationReconcilerDeps,
+  app: Application,
+  failedAttempts: number,
+): Promise<ReconcileOutcome> {
+  if (!app.metadata.finalizers?.includes(FINALIZER)) return {};
+  const { namespace, name } = app.metadata;
+  const parsed = applicationSpecSchema.safeParse(app.spec);
+  const spec = parsed.success ? parsed.data : undefined;
+  const keep = !spec
+    ? 'its spec is invalid'
+    : !spec.syncPolicy.prune
+      ? 'prune is off'
+      : spec.suspend
+        ? 'it is suspended'
+        : undefined;
+
+  if (spec === undefined || keep !== undefined) {
+    await deps.recordEvent(app, 'Normal', 'Orphaned', `objects left in place: ${keep}`);
+  } else {
+    const lastAttempt = failedAttempts + 1 >= DELETION_ATTEMPTS;
+    let summary: { type: 'Normal' | 'Warning'; reason: string; message: string };
+    try {
+      const { objects, failed } = await deps
+        .engineFor(namespace, spec.serviceAccountName)
+        .uninstall({ namespace, name }, ownerOf(app) ? { owner: ownerOf(app)! } : {});
+      // Skipped: kept on purpose (another app's now, or annotated); failed: what the retries are for.
+      const leftovers = objects.filter((o) => o.action === 'failed' || o.action === 'skipped');
+      if (failed && !lastAttempt) {
+        // The queue retries with backoff; what was deleted is out of the inventory already.
+        const failures = describe(objects.filter((o) => o.action === 'failed'));
+        throw new CapstanError('transient', `deleting Application ${namespace}/${name}: ${failures}`);
+      }
+      const pruned = objects.filter((o) => o.action === 'pruned').length;
+      summary = {
+        type: failed ? 'Warning' : 'Normal',
+        reason: failed ? 'DeletionIncomplete' : 'Deleted',
+        message:
+          `deleted ${pruned} object(s)` +
+          (leftovers.length > 0 ? `; left in place: ${describe(leftovers)}` : ''),
+      };
+    } catch (error) {
+      if (!lastAttempt) throw error;
+      const message = `gave up deleting its objects: ${redactText(messageOf(error))}`.slice(0, 1024);
+      summary = { type: 'Warning', reason: 'DeletionIncomplete', message };
+    }
+    await deps.recordEvent(app, summary.type, summary.reason, summary.message);
+  }
+
+  const others = (app.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+  return (await setFinalizers(deps.kube, app, others)) ? {} : { requeueAfterMs: 1000 };
+}
+
+function describe(objects: readonly ObjectResult[]): string {
+  const shown = objects.slice(0, 5).map((o) => `${formatRef(o.ref)} (${o.reason ?? o.action})`);
+  return (
+    shown.join('; ') + (objects.length > shown.length ? `; and ${objects.length - shown.length} more` : '')
+  );
+}
+
+/**
+ * A merge patch of the whole list with a resourceVersion precondition: another writer's finalizer
+ * is never lost. Returns false on a conflict (the next event brings the newer version); an
+ * Application that is already gone needs nothing more.
+ */
+async function setFinalizers(kube: KubeClient, app: Application, finalizers: string[]): Promise<boolean> {
+  try {
+    await kube.patch(
+      { group: GROUP, kind: app.kind, namespace: app.metadata.namespace, name: app.metadata.name },
+      { metadata: { resourceVersion: app.metadata.resourceVersion, finalizers } },
+      'merge',
+    );
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return true;
+    if (isConflict(error)) return false;
+    throw error;
+  }
+}
