@@ -146,7 +146,7 @@ export class Controller {
                     access,
                     repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
                     applications: { list: () => this.applications!.list() },
-                    enqueueApplication: (ns, n) => this.enqueue(`app/${ns}/${n}`),
+                    enqueueApplication: (ns, n, options) => this.enqueue(`app/${ns}/${n}`, options),
                     now,
                     ...(this.options.hooks?.onFetch ? { onFetch: this.options.hooks.onFetch } : {}),
                   },
@@ -180,7 +180,7 @@ export class Controller {
       signal,
       onAdd: (repo) => this.repositoryChanged(repo),
       onUpdate: (previous, repo) => {
-        if (wantsReconcile(previous, repo)) this.repositoryChanged(repo);
+        if (wantsReconcile(previous, repo)) this.repositoryChanged(repo, { urgent: true });
       },
       onDelete: (repo) => {
         queue.forget(`repo/${repo.metadata.namespace}/${repo.metadata.name}`);
@@ -201,7 +201,7 @@ export class Controller {
       },
       onUpdate: (previous, app) => {
         if (wantsReconcile(previous, app)) {
-          this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`);
+          this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`, { urgent: true });
           if ((previous.spec as { ref?: string }).ref !== (app.spec as { ref?: string }).ref)
             this.enqueueSourceOf(app);
         }
@@ -236,18 +236,19 @@ export class Controller {
       const identity = identityOf((repo.spec as { url?: string }).url ?? '');
       if (identity && wanted.has(identity)) {
         matched++;
-        this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`);
+        this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`, { urgent: true });
       }
     }
     return matched;
   }
 
-  private enqueue(key: QueueKey): void {
-    this.queue?.add(key);
+  /** Urgent keys (someone is waiting: a person's edit or request, a push) go before the backlog. */
+  private enqueue(key: QueueKey, options: { urgent?: boolean } = {}): void {
+    this.queue?.add(key, options);
   }
 
-  private repositoryChanged(repo: Repository): void {
-    this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`);
+  private repositoryChanged(repo: Repository, options: { urgent?: boolean } = {}): void {
+    this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`, options);
     // Applications that were waiting for it (SourceNotFound) can go on.
     for (const app of this.applications?.list() ?? []) {
       if (

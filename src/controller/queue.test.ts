@@ -135,6 +135,41 @@ describe('WorkQueue coalescing', () => {
   });
 });
 
+describe('WorkQueue urgency', () => {
+  it('starts urgent keys before every waiting key, in their own arrival order', async () => {
+    const clock = new FakeClock();
+    const { handler, runs, open } = controlledHandler(clock);
+    const queue = queueWith(clock, handler);
+    queue.add('busy');
+    for (const key of ['a', 'b', 'c', 'd']) queue.add(key);
+    queue.add('u1', { urgent: true });
+    queue.add('c', { urgent: true }); // a waiting key moves up
+    queue.add('u1'); // a plain add does not move it down
+    expect(queue.depth()).toBe(5);
+    while (open().length > 0) {
+      open()[0]!.finish();
+      await settle();
+    }
+    expect(runs.map((r) => r.key)).toEqual(['busy', 'u1', 'c', 'a', 'b', 'd']);
+  });
+
+  it('keeps the urgency of a key added while in flight for its next run', async () => {
+    const clock = new FakeClock();
+    const { handler, runs, open } = controlledHandler(clock);
+    const queue = queueWith(clock, handler);
+    queue.add('a');
+    queue.add('b');
+    queue.add('a', { urgent: true }); // in flight: runs again when done, before b
+    runs[0]!.finish();
+    await settle();
+    while (open().length > 0) {
+      open()[0]!.finish();
+      await settle();
+    }
+    expect(runs.map((r) => r.key)).toEqual(['a', 'a', 'b']);
+  });
+});
+
 describe('WorkQueue concurrency', () => {
   it('never runs more than `concurrency` handlers, and starts ready keys in FIFO order', async () => {
     const clock = new FakeClock();

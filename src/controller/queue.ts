@@ -5,7 +5,10 @@
  *   Adding a waiting key does nothing; adding a key in flight marks it dirty, and it runs once more
  *   when the current run ends. So one key is never processed twice at once, and a burst of events
  *   for it costs at most one extra run.
- * - At most `concurrency` handlers run at once; ready keys start in the order they became ready.
+ * - At most `concurrency` handlers run at once; ready keys start in the order they became ready,
+ *   except that urgent keys (someone is waiting for them: a manual request, the app a commit
+ *   touched) go before all others. Without that, at 1000 Applications on one branch the one app a
+ *   commit changed waited behind 999 cheap no-op reconciles.
  * - A handler that throws is retried after a per-key exponential backoff with jitter; a handler that
  *   returns resets the key's failure count, and may ask to run again after `requeueAfterMs`.
  * - Nothing polls: the only timers are those of scheduled keys (one per key).
@@ -60,9 +63,11 @@ export class WorkQueue<K extends string> {
 
   /** Ready keys in arrival order (a Set keeps insertion order and makes membership O(1)). */
   private readonly ready = new Set<K>();
+  /** Ready keys that go before those in `ready`; a key is in one of the two at most. */
+  private readonly urgent = new Set<K>();
   private readonly running = new Map<K, AbortController>();
-  /** Keys in flight that were added again meanwhile. */
-  private readonly dirty = new Set<K>();
+  /** Keys in flight that were added again meanwhile, and whether urgently. */
+  private readonly dirty = new Map<K, boolean>();
   private readonly scheduled = new Map<K, Scheduled>();
   private readonly failureCounts = new Map<K, number>();
   private shuttingDown = false;
@@ -83,16 +88,25 @@ export class WorkQueue<K extends string> {
     this.onDepthChange = options.onDepthChange;
   }
 
-  /** Makes `key` ready now; supersedes a later scheduled run of it. */
-  add(key: K): void {
+  /**
+   * Makes `key` ready now; supersedes a later scheduled run of it. An urgent key goes before every
+   * key that is not (a waiting key moves up); a key in flight runs again when done, either way.
+   */
+  add(key: K, options: { urgent?: boolean } = {}): void {
     if (this.shuttingDown) return;
     this.cancelScheduled(key);
     if (this.running.has(key)) {
-      this.dirty.add(key);
+      this.dirty.set(key, (this.dirty.get(key) ?? false) || options.urgent === true);
       return;
     }
-    if (this.ready.has(key)) return;
-    this.ready.add(key);
+    if (this.urgent.has(key)) return;
+    if (options.urgent) {
+      this.ready.delete(key);
+      this.urgent.add(key);
+    } else {
+      if (this.ready.has(key)) return;
+      this.ready.add(key);
+    }
     this.depthChanged();
     this.startReady();
   }
@@ -102,7 +116,7 @@ export class WorkQueue<K extends string> {
     if (this.shuttingDown) return;
     if (ms <= 0) return this.add(key);
     // Waiting, or due to run again as soon as its current run ends: sooner than `ms` in both cases.
-    if (this.ready.has(key) || this.dirty.has(key)) return;
+    if (this.isWaiting(key) || this.dirty.has(key)) return;
     const atMs = this.clock.now().getTime() + ms;
     const existing = this.scheduled.get(key);
     if (existing && existing.atMs <= atMs) return;
@@ -131,8 +145,9 @@ export class WorkQueue<K extends string> {
     this.shuttingDown = true;
     for (const key of [...this.scheduled.keys()]) this.cancelScheduled(key);
     this.dirty.clear();
-    if (this.ready.size > 0) {
+    if (this.depth() > 0) {
       this.ready.clear();
+      this.urgent.clear();
       this.depthChanged();
     }
     if (!options.drain) for (const controller of this.running.values()) controller.abort();
@@ -142,7 +157,7 @@ export class WorkQueue<K extends string> {
 
   /** Keys waiting for a worker (neither in flight nor scheduled for later). */
   depth(): number {
-    return this.ready.size;
+    return this.urgent.size + this.ready.size;
   }
 
   inFlight(): number {
@@ -156,9 +171,10 @@ export class WorkQueue<K extends string> {
 
   private startReady(): void {
     while (!this.shuttingDown && this.running.size < this.concurrency) {
-      const next = this.ready.values().next();
+      const from = this.urgent.size > 0 ? this.urgent : this.ready;
+      const next = from.values().next();
       if (next.done) return;
-      this.ready.delete(next.value);
+      from.delete(next.value);
       this.depthChanged();
       void this.process(next.value);
     }
@@ -178,9 +194,11 @@ export class WorkQueue<K extends string> {
     if (!this.shuttingDown) {
       if (outcome.ok) this.failureCounts.delete(key);
       else this.failureCounts.set(key, this.failures(key) + 1);
-      if (this.dirty.delete(key)) {
+      const dirty = this.dirty.get(key);
+      if (dirty !== undefined) {
         // Something changed while it ran: run again now, whatever this run's outcome asked for.
-        this.add(key);
+        this.dirty.delete(key);
+        this.add(key, { urgent: dirty });
       } else if (!outcome.ok) {
         this.addAfter(key, this.backoffMs(this.failures(key)));
       } else if (outcome.result?.requeueAfterMs !== undefined) {
@@ -208,7 +226,11 @@ export class WorkQueue<K extends string> {
     this.scheduled.delete(key);
   }
 
+  private isWaiting(key: K): boolean {
+    return this.urgent.has(key) || this.ready.has(key);
+  }
+
   private depthChanged(): void {
-    this.onDepthChange?.(this.ready.size);
+    this.onDepthChange?.(this.depth());
   }
 }

@@ -38,11 +38,20 @@ export interface RepositoryAccess {
   source(repository: Repository): Promise<GitRepository>;
   /** The revision of `ref` from the repository's last fetch; resolved now when unknown or `fresh`. */
   revision(repository: Repository, ref: string, options?: { fresh?: boolean }): Promise<Revision>;
-  /** Resolves every ref again; returns the refs whose commit changed. */
-  refresh(repository: Repository, refs: readonly string[]): Promise<string[]>;
+  /** Resolves every ref again; returns the refs whose commit changed, with the commit before. */
+  refresh(repository: Repository, refs: readonly string[]): Promise<RefChange[]>;
+  /** Files that differ between two fetched commits; undefined when that cannot be told cheaply. */
+  changedPaths(repository: Repository, from: string, to: string): Promise<readonly string[] | undefined>;
   /** The last resolved revision of each ref, for status. */
   known(repository: Repository): ReadonlyMap<string, { revision: Revision; fetchedAt: string }>;
   forget(repository: Repository): void;
+}
+
+export interface RefChange {
+  readonly ref: string;
+  /** The commit the ref was at before, when known. */
+  readonly from?: string;
+  readonly to: string;
 }
 
 export function createRepositoryAccess(deps: {
@@ -76,7 +85,7 @@ export function createRepositoryAccess(deps: {
   const resolve = async (
     repository: Repository,
     ref: string,
-  ): Promise<{ revision: Revision; changed: boolean }> => {
+  ): Promise<{ revision: Revision; changed: boolean; from?: string }> => {
     const revision = await deps.git.resolve(await source(repository), ref);
     const refs = resolved.get(keyOf(repository)) ?? new Map();
     resolved.set(keyOf(repository), refs);
@@ -87,7 +96,7 @@ export function createRepositoryAccess(deps: {
       revision,
       fetchedAt: changed || !previous ? deps.now().toISOString() : previous.fetchedAt,
     });
-    return { revision, changed };
+    return { revision, changed, ...(previous ? { from: previous.revision.sha } : {}) };
   };
 
   return {
@@ -104,10 +113,14 @@ export function createRepositoryAccess(deps: {
       }
     },
     async refresh(repository, refs) {
-      const changed: string[] = [];
-      for (const ref of refs) if ((await resolve(repository, ref)).changed) changed.push(ref);
+      const changed: RefChange[] = [];
+      for (const ref of refs) {
+        const { revision, changed: moved, from } = await resolve(repository, ref);
+        if (moved) changed.push({ ref, to: revision.sha, ...(from ? { from } : {}) });
+      }
       return changed;
     },
+    changedPaths: async (repository, from, to) => deps.git.changedPaths(await source(repository), from, to),
     known: (repository) => resolved.get(keyOf(repository)) ?? new Map(),
     forget: (repository) => void resolved.delete(keyOf(repository)),
   };
@@ -141,8 +154,8 @@ export interface RepositoryReconcilerDeps {
   readonly access: RepositoryAccess;
   readonly repositories: { get(name: string, namespace: string): Repository | undefined };
   readonly applications: { list(): Application[] };
-  /** Wake an Application whose ref moved. */
-  readonly enqueueApplication: (namespace: string, name: string) => void;
+  /** Wake an Application whose ref moved; urgent when the commit touched its folder. */
+  readonly enqueueApplication: (namespace: string, name: string, options: { urgent: boolean }) => void;
   readonly now: () => Date;
   readonly random?: () => number;
   readonly onFetch?: (repository: Repository, seconds: number, error?: unknown) => void;
@@ -182,9 +195,18 @@ export async function reconcileRepository(
   try {
     const changed = await deps.access.refresh(repository, refs);
     deps.onFetch?.(repository, (Date.now() - started) / 1000);
-    for (const app of users)
-      if (changed.includes((app.spec as { ref?: string }).ref ?? 'main'))
-        deps.enqueueApplication(namespace, app.metadata.name);
+    for (const change of changed) {
+      const onRef = users.filter((app) => ((app.spec as { ref?: string }).ref ?? 'main') === change.ref);
+      const paths = change.from
+        ? await deps.access.changedPaths(repository, change.from, change.to).catch(() => undefined)
+        : undefined;
+      // Every app on the ref is woken (its status records the new revision; what the commit did
+      // not change costs it a render-cache hit and no writes), the apps it touched first.
+      for (const app of onRef) {
+        const path = (app.spec as { path?: string }).path ?? '';
+        deps.enqueueApplication(namespace, app.metadata.name, { urgent: touches(paths, path) });
+      }
+    }
   } catch (error) {
     deps.onFetch?.(repository, (Date.now() - started) / 1000, error);
     const message = redactText(messageOf(error)).slice(0, 2048);
@@ -211,6 +233,18 @@ export async function reconcileRepository(
     message: refs.length > 0 ? summary : 'no Application uses this repository',
   });
   return { requeueAfterMs: nextPoll };
+}
+
+/**
+ * Whether a commit that changed `paths` touches the app at `appPath`. Unknown paths (no previous
+ * commit to compare with) count as touching. Renders reading outside their folder (a Kustomize
+ * base) are not seen here; they are still woken, just not first.
+ */
+export function touches(paths: readonly string[] | undefined, appPath: string): boolean {
+  if (paths === undefined) return true;
+  const folder = appPath.replace(/^(\.\/)+|^\.$/, '').replace(/\/+$/, '');
+  if (folder === '') return paths.length > 0;
+  return paths.some((path) => path === folder || path.startsWith(`${folder}/`));
 }
 
 async function writeStatus(

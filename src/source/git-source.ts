@@ -68,6 +68,11 @@ export interface GitSource {
    * symlinks, so the render stage can refuse those that leave the checkout.
    */
   checkout(repo: Repository, commit: string, dir: string): Promise<void>;
+  /**
+   * The paths of files that differ between two commits already in the cache (added, changed or
+   * removed), or undefined when either commit is not there: a hint, so it never fetches.
+   */
+  changedPaths(repo: Repository, from: string, to: string): Promise<readonly string[] | undefined>;
 }
 
 export interface GitLogEntry {
@@ -456,6 +461,26 @@ export function createGitSource(options: GitSourceOptions): GitSource {
           );
         }
         return output.stdout.trim();
+      });
+    },
+
+    async changedPaths(repo, from, to) {
+      const [a, b] = [checkSha(from), checkSha(to)];
+      return withSession(repo, async (session) => {
+        if (!(await hasCommit(session, a)) || !(await hasCommit(session, b))) return undefined;
+        // Trees only, no history: works on shallow clones. -z: paths come verbatim, NUL-separated.
+        const { output } = await run(session, 'diff-tree', [
+          'diff-tree',
+          '-r',
+          '-z',
+          '--name-only',
+          '--no-renames',
+          '--end-of-options',
+          a,
+          b,
+        ]);
+        if (output.exitCode !== 0) return undefined;
+        return output.stdout.split('\0').filter((path) => path !== '');
       });
     },
 

@@ -238,6 +238,22 @@ describe('the cache', () => {
   });
 });
 
+describe('changedPaths', () => {
+  it('lists the files two fetched commits differ in, without fetching anything', async () => {
+    const url = { url: repo.fileUrl };
+    for (const commit of [commits.first!, commits.second!, commits.third!]) await source.resolve(url, commit);
+    const fetches = recorder.count('fetch');
+    expect(await source.changedPaths(url, commits.first!, commits.third!)).toEqual([
+      'apps/a/deploy.yaml',
+      'apps/b/deploy.yaml',
+    ]);
+    expect(await source.changedPaths(url, commits.second!, commits.third!)).toEqual(['apps/a/deploy.yaml']);
+    // Not in the cache: unknown, and no fetch to find out.
+    expect(await source.changedPaths(url, commits.first!, commits.feature!)).toBeUndefined();
+    expect(recorder.count('fetch')).toBe(fetches);
+  });
+});
+
 describe('treeId', () => {
   it('stays the same for an app whose folder a commit did not touch', async () => {
     await source.resolve({ url: repo.fileUrl }, commits.first!);
