@@ -13,7 +13,13 @@ import { createEngine, type Engine } from '../engine/sync.js';
 import type { ControllerOptions } from '../controller/controller.js';
 import type { KubeClient } from '../kube/index.js';
 import type { CapstanMetrics } from '../server/index.js';
-import { cachedRenderer, createRenderer, RenderCache, type CachedRenderer } from '../render/index.js';
+import {
+  cachedRenderer,
+  createRenderer,
+  DEFAULT_RENDER_LIMITS,
+  RenderCache,
+  type CachedRenderer,
+} from '../render/index.js';
 import { createGitSource, type GitSource } from '../source/index.js';
 
 export interface EngineParts {
@@ -37,6 +43,8 @@ export async function engineParts(options: {
   const git = createGitSource({
     cacheDir: join(options.stateDir, 'git'),
     allowFileUrls: options.allowFileUrls,
+    // What the renderer would refuse by size is never written (a sparse stand-in is).
+    maxCheckoutFileBytes: DEFAULT_RENDER_LIMITS.maxFileBytes,
   });
   const renderer = cachedRenderer(
     createRenderer({ tools: { helm: tools.helm, kustomize: tools.kustomize } }),

@@ -8,9 +8,9 @@
  * once. Everything else (tree ids, metadata, checkouts) reads the cache only.
  */
 import { createHash } from 'node:crypto';
-import { access, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { CapstanError, UserError } from '../core/errors.js';
 import { checkCredentials, prepareCredentials, type GitCredentials } from './credentials.js';
 import {
@@ -95,6 +95,12 @@ export interface GitSourceOptions {
   readonly sshKnownHosts?: string;
   /** Commits fetched per ref; 0 fetches full history. */
   readonly fetchDepth?: number;
+  /**
+   * Files larger than this are not written by a checkout: a sparse file of the same size stands in,
+   * so the render stage refuses it by size (its own limit, which this must not be below) without a
+   * hostile repository's 10 GB blob ever reaching the disk. Default 16 MiB.
+   */
+  readonly maxCheckoutFileBytes?: number;
   readonly timeouts?: { readonly remoteMs?: number; readonly localMs?: number };
   readonly runner?: GitRunner;
   readonly log?: (entry: GitLogEntry) => void;
@@ -127,6 +133,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   const remoteTimeoutMs = options.timeouts?.remoteMs ?? DEFAULT_REMOTE_TIMEOUT_MS;
   const localTimeoutMs = options.timeouts?.localMs ?? DEFAULT_LOCAL_TIMEOUT_MS;
   const depth = options.fetchDepth ?? 1;
+  const maxCheckoutFileBytes = options.maxCheckoutFileBytes ?? 16 * 1024 * 1024;
   const reposDir = join(options.cacheDir, 'repos');
   const home = join(options.cacheDir, 'home');
   const coalescer = new Coalescer();
@@ -283,6 +290,22 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       if (error) throw error;
       return parseLsRemote(output.stdout);
     });
+  }
+
+  /** Regular files (not symlinks or submodules) of a commit over `maxCheckoutFileBytes`. */
+  async function oversizedBlobs(session: Session, sha: string): Promise<{ path: string; size: number }[]> {
+    // `<mode> <type> <object> <size>\t<path>` per entry, NUL-terminated; sizes come from the
+    // object headers, nothing is inflated.
+    const listing = await local(session, 'ls-tree', ['ls-tree', '-r', '-l', '-z', '--end-of-options', sha]);
+    const found: { path: string; size: number }[] = [];
+    for (const entry of listing.split('\0')) {
+      const tab = entry.indexOf('\t');
+      if (tab < 0) continue;
+      const [mode, type, , size] = entry.slice(0, tab).split(/ +/);
+      if (type === 'blob' && mode !== '120000' && Number(size) > maxCheckoutFileBytes)
+        found.push({ path: entry.slice(tab + 1), size: Number(size) });
+    }
+    return found;
   }
 
   async function hasCommit(session: Session, sha: string): Promise<boolean> {
@@ -500,7 +523,14 @@ export function createGitSource(options: GitSourceOptions): GitSource {
           const env = { GIT_INDEX_FILE: join(indexDir, 'index') };
           const worktree = [`--work-tree=${target}`, '-c', 'core.bare=false'];
           await local(session, 'read-tree', [...worktree, 'read-tree', '--end-of-options', sha], env);
+          const oversized = await oversizedBlobs(session, sha);
+          for (let i = 0; i < oversized.length; i += 100) {
+            const paths = oversized.slice(i, i + 100).map((blob) => blob.path);
+            const removal = ['update-index', '--force-remove', '--', ...paths];
+            await local(session, 'update-index', [...worktree, ...removal], env);
+          }
           await local(session, 'checkout-index', [...worktree, 'checkout-index', '--all', '--force'], env);
+          for (const blob of oversized) await sparsePlaceholder(join(target, blob.path), blob.size);
         } finally {
           await rm(indexDir, { recursive: true, force: true });
         }
@@ -541,4 +571,18 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * A file of `size` bytes that takes no disk space (a hole): what the render stage stats and refuses,
+ * in place of a blob too large to write. Its folder may hold nothing else, so it is made here.
+ */
+async function sparsePlaceholder(path: string, size: number): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const handle = await open(path, 'wx', 0o444);
+  try {
+    await handle.truncate(size);
+  } finally {
+    await handle.close();
+  }
 }

@@ -3,7 +3,7 @@
  * cache (shared, short-circuited by ls-remote, coalesced), tree ids, checkouts, and hostile input.
  */
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TransientError, UserError } from '../../src/core/errors.js';
@@ -309,6 +309,28 @@ describe('checkout', () => {
     ]);
     expect(await readFile(join(cacheDir, 'one/apps/a/deploy.yaml'), 'utf8')).toBe('kind: A\n');
     expect(await readFile(join(cacheDir, 'three/apps/a/deploy.yaml'), 'utf8')).toBe('kind: A3\n');
+  });
+
+  it('never writes a file over the size limit: a sparse file of its size stands in', async () => {
+    const bigRepo = await createTestRepo(await makeTempDir('git-big'), 'big');
+    const MiB = 1024 * 1024;
+    const sha = await bigRepo.commit({
+      'app/cm.yaml': 'kind: ConfigMap\n',
+      'app/huge.yaml': 'a'.repeat(5 * MiB),
+      'other/only-huge/blob.bin': 'b'.repeat(3 * MiB),
+    });
+    const limited = createGitSource({ cacheDir, allowFileUrls: true, maxCheckoutFileBytes: MiB });
+    const dir = join(cacheDir, 'big-out');
+    await limited.checkout({ url: bigRepo.fileUrl }, sha, dir);
+    expect(await readFile(join(dir, 'app/cm.yaml'), 'utf8')).toBe('kind: ConfigMap\n');
+    for (const [path, size] of [
+      ['app/huge.yaml', 5 * MiB],
+      ['other/only-huge/blob.bin', 3 * MiB],
+    ] as const) {
+      const stats = await stat(join(dir, path));
+      expect(stats.size).toBe(size);
+      expect(stats.blocks * 512).toBeLessThan(64 * 1024); // a hole: nothing written
+    }
   });
 
   it('refuses a folder that is not empty', async () => {
