@@ -268,9 +268,7 @@ async function buildCompiledCli(root: string): Promise<string> {
   const pkg = join(root, 'pkg');
   await mkdir(pkg, { recursive: true });
   await symlink(join(ROOT, 'tools'), join(pkg, 'tools'));
-  const outfile = join(pkg, 'dist', 'capstan.mjs');
-  await bundleCli(outfile);
-  return outfile;
+  return bundleCli(join(pkg, 'dist'));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,10 +8,17 @@
  */
 import { z } from 'zod';
 import type { KubeObject, ObjectMeta } from '../core/objects.js';
+import type { API_VERSION } from './names.js';
 
-export const GROUP = 'capstan.dev';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
+export {
+  API_VERSION,
+  FINALIZER,
+  GROUP,
+  MAX_HISTORY,
+  MAX_RESOURCES,
+  REQUESTED_AT_ANNOTATION,
+  VERSION,
+} from './names.js';
 
 /** Go-style durations as Flux and Argo CD users write them: `30s`, `5m`, `1h30m`. */
 export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
@@ -221,16 +228,3 @@ export interface Application extends KubeObject {
   spec: z.input<typeof applicationSpecSchema>;
   status?: ApplicationStatus;
 }
-
-/**
- * On every Application the controller has seen: deleting the Application first deletes what it
- * applied (when prune is on), then the controller removes this and Kubernetes removes the object.
- */
-export const FINALIZER = 'capstan.dev/cleanup';
-
-/** The annotation a person (or `capstan sync`) sets to ask for a reconcile now. */
-export const REQUESTED_AT_ANNOTATION = 'capstan.dev/requested-at';
-
-/** Bounded status: at most this many history entries and per-object summaries. */
-export const MAX_HISTORY = 10;
-export const MAX_RESOURCES = 200;

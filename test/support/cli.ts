@@ -12,11 +12,16 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function capstan(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/** Runs the CLI from source (tsx), or the built bundle when `entry` names it. */
+export function capstan(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  entry?: string,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args],
+      entry ? [entry, ...args] : ['--import', 'tsx', 'src/cli/main.ts', ...args],
       {
         cwd: root,
         env: { ...process.env, KUBECONFIG: inject('kubeconfigPath'), ...env },

@@ -4,12 +4,8 @@
 import type { Command } from '@commander-js/extra-typings';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { pino } from 'pino';
-import { startControlPlane } from '../../dev/controlplane.js';
-import { startDemo } from '../../dev/demo.js';
 import { ensureTools } from '../../dev/tools.js';
 import { EXIT } from '../exit-codes.js';
-import { engineParts, metricsHooks } from '../wiring.js';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -34,6 +30,12 @@ export function registerDevCommands(program: Command): void {
     .option('-v, --verbose', "print the controller's log")
     .action(async (options) => {
       const started = Date.now();
+      // Loaded on use (see controller.ts): the demo runs the whole operator.
+      const [{ pino }, { startDemo }, { engineParts, metricsHooks }] = await Promise.all([
+        import('pino'),
+        import('../../dev/demo.js'),
+        import('../wiring.js'),
+      ]);
       const log = pino({ level: options.verbose ? 'info' : 'warn' }, pino.destination(2));
       const demo = await startDemo({
         progress: (line) => console.error(line),
@@ -81,6 +83,7 @@ Examples:
     )
     .action(async (options) => {
       const started = Date.now();
+      const { startControlPlane } = await import('../../dev/controlplane.js');
       const controlPlane = await startControlPlane({
         workloads: options.workloads,
         progress: (line) => console.error(line),

@@ -10,7 +10,7 @@ import {
   truncate,
   type KubeEvent,
 } from '../apps-output.js';
-import { progressLines, syncVerdict } from './apps.js';
+import { progressLines, syncVerdict } from './apps-run.js';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 const ago = (seconds: number): string => new Date(NOW.getTime() - seconds * 1000).toISOString();

@@ -1,0 +1,20 @@
+/**
+ * The API's names and bounds, apart from the zod schemas in v1alpha1.ts: commands that only read
+ * or annotate Applications (`capstan get apps`) import these without loading zod.
+ */
+export const GROUP = 'capstan.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/**
+ * On every Application the controller has seen: deleting the Application first deletes what it
+ * applied (when prune is on), then the controller removes this and Kubernetes removes the object.
+ */
+export const FINALIZER = 'capstan.dev/cleanup';
+
+/** The annotation a person (or `capstan sync`) sets to ask for a reconcile now. */
+export const REQUESTED_AT_ANNOTATION = 'capstan.dev/requested-at';
+
+/** Bounded status: at most this many history entries and per-object summaries. */
+export const MAX_HISTORY = 10;
+export const MAX_RESOURCES = 200;
