@@ -4,7 +4,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { UserError } from '../core/errors.js';
-import type { RenderBudget } from './limits.js';
+import type { RenderBudget, RenderLimits } from './limits.js';
 import { formatBytes } from './limits.js';
 import type { Checkout, ResolvedPath } from './paths.js';
 import { codeOf, quotePath } from './paths.js';
@@ -34,10 +34,24 @@ export async function readResolvedFile(
   budget: RenderBudget,
   where?: string,
 ): Promise<string> {
-  const prefix = where ? `${where}: ` : '';
-  const name = quotePath(resolved.realRepoPath);
+  chargeForReading(resolved, budget, where);
+  return readChargedFile(resolved, budget.limits, where);
+}
+
+/** The checks and the budget charge of reading a file, done by its stat alone (nothing is read). */
+export function chargeForReading(resolved: ResolvedPath, budget: RenderBudget, where?: string): void {
   assertRegularFile(resolved, where);
   budget.chargeFile(resolved.realRepoPath, resolved.stats.size);
+}
+
+/** Reads a file `chargeForReading` accepted. */
+export async function readChargedFile(
+  resolved: ResolvedPath,
+  limits: Pick<RenderLimits, 'maxFileBytes'>,
+  where?: string,
+): Promise<string> {
+  const prefix = where ? `${where}: ` : '';
+  const name = quotePath(resolved.realRepoPath);
 
   // O_NOFOLLOW: the path was resolved by hand, a symlink appearing now is not ours to follow.
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
@@ -55,7 +69,7 @@ export async function readResolvedFile(
     if (!stats.isFile() || stats.ino !== resolved.stats.ino) {
       throw new UserError(`${prefix}${name} changed while being read`);
     }
-    const limit = budget.limits.maxFileBytes;
+    const limit = limits.maxFileBytes;
     if (stats.size > limit) {
       throw new UserError(
         `${prefix}${name} is ${formatBytes(stats.size)}, over the ${formatBytes(limit)} limit for one file`,

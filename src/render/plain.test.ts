@@ -34,6 +34,23 @@ describe('plain renderer', () => {
     expect(result.inputs).toEqual(['apps/web']);
   });
 
+  it('reads many files at once but keeps walk order, and reports the first bad file in that order', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) files[`app/${String(i).padStart(2, '0')}/cm.yaml`] = configMap(`cm-${i}`);
+    repo = await makeRepo(files);
+    const good = await render('app');
+    expect(good.objects.map((o) => o.metadata.name)).toEqual(Array.from({ length: 40 }, (_, i) => `cm-${i}`));
+
+    // A later file over the size limit is refused before any file is read; an earlier one that
+    // does not parse is reported first once the sizes pass.
+    await writeFile(join(repo.dir, 'app/05/cm.yaml'), 'data: [\n');
+    await writeFile(join(repo.dir, 'app/30/cm.yaml'), 'x'.repeat(2048));
+    expect((await caught(() => render('app', { maxFileBytes: 1024 }))).message).toBe(
+      'app/30/cm.yaml is 2 KiB, over the 1 KiB limit for one file',
+    );
+    expect((await caught(() => render('app'))).message).toMatch(/^app\/05\/cm\.yaml:/);
+  });
+
   it('expands List documents and leaves other objects untouched', async () => {
     repo = await makeRepo({
       'list.yaml': `apiVersion: v1\nkind: List\nitems:\n- ${configMap('one').replace(/\n/g, '\n  ')}\n- ${configMap('two').replace(/\n/g, '\n  ')}`,
