@@ -74,7 +74,12 @@ export class Controller {
     const now = this.options.now ?? (() => new Date());
     const resyncMs = this.options.resyncMs ?? 10 * 60_000;
     const scope = this.options.namespace ? { namespace: this.options.namespace } : {};
-    const access = createRepositoryAccess({ kube, git: this.options.git, now });
+    const access = createRepositoryAccess({
+      kube,
+      git: this.options.git,
+      now,
+      onRefMoved: (repo) => this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`),
+    });
     const recordEvent = kubeEventRecorder(kube, 'capstan-controller', (error) =>
       log.warn({ err: messageOf(error) }, 'recording an event failed'),
     );

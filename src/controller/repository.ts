@@ -58,8 +58,15 @@ export function createRepositoryAccess(deps: {
   kube: KubeClient;
   git: GitSource;
   now: () => Date;
+  /**
+   * A ref moved while resolving it for one Application (a `capstan sync` resolves afresh): the
+   * Repository should reconcile, so that the other Applications on that ref learn of the commit.
+   */
+  onRefMoved?: (repository: Repository) => void;
 }): RepositoryAccess {
   const resolved = new Map<string, Map<string, { revision: Revision; fetchedAt: string }>>();
+  /** The commit of each ref that `refresh` last reported, per repository: what "changed" is against. */
+  const announced = new Map<string, Map<string, string>>();
   const keyOf = (repository: Repository): string =>
     `${repository.metadata.namespace}/${repository.metadata.name}`;
 
@@ -85,7 +92,7 @@ export function createRepositoryAccess(deps: {
   const resolve = async (
     repository: Repository,
     ref: string,
-  ): Promise<{ revision: Revision; changed: boolean; from?: string }> => {
+  ): Promise<{ revision: Revision; changed: boolean }> => {
     const revision = await deps.git.resolve(await source(repository), ref);
     const refs = resolved.get(keyOf(repository)) ?? new Map();
     resolved.set(keyOf(repository), refs);
@@ -96,7 +103,7 @@ export function createRepositoryAccess(deps: {
       revision,
       fetchedAt: changed || !previous ? deps.now().toISOString() : previous.fetchedAt,
     });
-    return { revision, changed, ...(previous ? { from: previous.revision.sha } : {}) };
+    return { revision, changed };
   };
 
   return {
@@ -105,7 +112,9 @@ export function createRepositoryAccess(deps: {
       const known = resolved.get(keyOf(repository))?.get(ref);
       if (known && !options.fresh) return known.revision;
       try {
-        return (await resolve(repository, ref)).revision;
+        const { revision, changed } = await resolve(repository, ref);
+        if (changed && known) deps.onRefMoved?.(repository);
+        return revision;
       } catch (error) {
         // Git is down: the last good revision keeps the app where it is.
         if (known && isCapstanError(error) && error.kind === 'transient') return known.revision;
@@ -113,16 +122,25 @@ export function createRepositoryAccess(deps: {
       }
     },
     async refresh(repository, refs) {
+      const reported = announced.get(keyOf(repository)) ?? new Map<string, string>();
+      announced.set(keyOf(repository), reported);
       const changed: RefChange[] = [];
       for (const ref of refs) {
-        const { revision, changed: moved, from } = await resolve(repository, ref);
-        if (moved) changed.push({ ref, to: revision.sha, ...(from ? { from } : {}) });
+        const { revision } = await resolve(repository, ref);
+        // Against what was last reported, not last resolved: an Application's own fresh resolve
+        // must not hide the new commit from the others on the ref.
+        const from = reported.get(ref);
+        if (from !== revision.sha) changed.push({ ref, to: revision.sha, ...(from ? { from } : {}) });
+        reported.set(ref, revision.sha);
       }
       return changed;
     },
     changedPaths: async (repository, from, to) => deps.git.changedPaths(await source(repository), from, to),
     known: (repository) => resolved.get(keyOf(repository)) ?? new Map(),
-    forget: (repository) => void resolved.delete(keyOf(repository)),
+    forget: (repository) => {
+      resolved.delete(keyOf(repository));
+      announced.delete(keyOf(repository));
+    },
   };
 }
 
