@@ -305,6 +305,14 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       if (type === 'blob' && mode !== '120000' && Number(size) > maxCheckoutFileBytes)
         found.push({ path: entry.slice(tab + 1), size: Number(size) });
     }
+    // A crafted tree can hold names git itself would never check out (`..`, `.git`); the stand-ins
+    // are written by us, not by git, so such a path must not get that far.
+    for (const { path } of found) {
+      if (
+        path.split('/').some((part) => part === '' || part === '.' || part === '..' || /^\.git$/i.test(part))
+      )
+        throw new UserError(`commit ${sha} in ${session.url.display} holds an invalid path ${quote(path)}`);
+    }
     return found;
   }
 

@@ -2,6 +2,7 @@
  * The source stage against real repositories over file://: resolution of every ref kind, the
  * cache (shared, short-circuited by ls-remote, coalesced), tree ids, checkouts, and hostile input.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -331,6 +332,42 @@ describe('checkout', () => {
       expect(stats.size).toBe(size);
       expect(stats.blocks * 512).toBeLessThan(64 * 1024); // a hole: nothing written
     }
+  });
+
+  it('refuses a crafted tree whose oversized file is named "..", writing nothing outside', async () => {
+    // git mktree accepts names git would never check out; fetch (without fsck) takes them too.
+    const bare = join(await makeTempDir('git-crafted'), 'crafted.git');
+    await git(root, 'init', '-q', '--bare', bare);
+    const file = join(bare, 'big');
+    await writeFile(file, Buffer.alloc(2 * 1024 * 1024));
+    const blob = await git(bare, 'hash-object', '-w', file);
+    const mktree = (entry: string): string =>
+      execFileSync('git', ['mktree'], { cwd: bare, input: `${entry}\n` })
+        .toString()
+        .trim();
+    const inner = mktree(`100644 blob ${blob}\t..`);
+    const tree = mktree(`040000 tree ${inner}\tapp`);
+    const commit = execFileSync('git', ['commit-tree', tree, '-m', 'crafted'], {
+      cwd: bare,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'x',
+        GIT_AUTHOR_EMAIL: 'x@x',
+        GIT_COMMITTER_NAME: 'x',
+        GIT_COMMITTER_EMAIL: 'x@x',
+      },
+    })
+      .toString()
+      .trim();
+    await git(bare, 'update-ref', 'refs/heads/main', commit);
+
+    const limited = createGitSource({ cacheDir, allowFileUrls: true, maxCheckoutFileBytes: 1024 * 1024 });
+    const url = { url: `file://${bare}` };
+    await limited.resolve(url, 'main');
+    const dir = join(cacheDir, 'crafted-out', 'inner');
+    // git read-tree refuses such a tree before anything is written (our own check stands behind it).
+    await expect(limited.checkout(url, commit, dir)).rejects.toThrow(/read-tree failed|invalid path/);
+    expect(existsSync(join(cacheDir, 'crafted-out', 'app'))).toBe(false);
   });
 
   it('refuses a folder that is not empty', async () => {
