@@ -24,6 +24,7 @@ import { createEngine, type Engine, type SyncEvent } from '../src/engine/sync.js
 import { createKubeClient, type HttpKubeClient } from '../src/kube/index.js';
 import { cachedRenderer, createRenderer, RenderCache } from '../src/render/index.js';
 import { createGitSource } from '../src/source/index.js';
+import { table } from './markdown.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SIZES = (process.env.BENCH_SIZES ?? '100,1000').split(',').map((s) => Number(s.trim()));
@@ -428,14 +429,6 @@ function formatCounts(counts: RequestCounts): string {
     .sort((a, b) => b[1] - a[1])
     .map(([verb, n]) => `${verb} ${n}`)
     .join(', ');
-}
-
-function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: readonly string[]): string =>
-    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  const rule = widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`));
-  return [line(headers), `|${rule.join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 const seconds = (value: number): string => `${value.toFixed(2)} s`;

@@ -31,6 +31,7 @@ import { freePort, startControlPlane, type ControlPlane } from '../src/dev/contr
 import { startGitHttpServer, type GitHttpServer } from '../src/dev/git-http-server.js';
 import { loopbackRequest, type LoopbackApi } from '../src/dev/http.js';
 import { createKubeClient, startInformer, type HttpKubeClient } from '../src/kube/index.js';
+import { table } from './markdown.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const execFileAsync = promisify(execFile);
@@ -925,14 +926,6 @@ async function runSize(env: Env, size: number): Promise<SizeResult> {
 
 // ---------------------------------------------------------------------------------------------
 // Reporting
-
-function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: readonly string[]): string =>
-    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  const rule = widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`));
-  return [line(headers), `|${rule.join('|')}|`, ...rows.map(line)].join('\n');
-}
 
 function formatCounts(counts: Counts, limit = 12): string {
   const entries = Object.entries(counts)
