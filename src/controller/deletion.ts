@@ -8,7 +8,13 @@
  * The inventory ConfigMap needs nothing here: its owner reference to the Application lets
  * Kubernetes' garbage collector remove it.
  */
-import { applicationSpecSchema, FINALIZER, GROUP, type Application } from '../api/v1alpha1.js';
+import {
+  applicationSpecSchema,
+  FINALIZER,
+  GROUP,
+  type Application,
+  type ApplicationSpec,
+} from '../api/v1alpha1.js';
 import type { InventoryOwner, ObjectResult } from '../apply/index.js';
 import { CapstanError, messageOf } from '../core/errors.js';
 import { formatRef } from '../core/objects.js';
@@ -40,23 +46,18 @@ export async function finalizeApplication(
   const { namespace, name } = app.metadata;
   const parsed = applicationSpecSchema.safeParse(app.spec);
   const spec = parsed.success ? parsed.data : undefined;
-  const keep = !spec
-    ? 'its spec is invalid'
-    : !spec.syncPolicy.prune
-      ? 'prune is off'
-      : spec.suspend
-        ? 'it is suspended'
-        : undefined;
+  const keep = whyObjectsStay(spec);
 
   if (spec === undefined || keep !== undefined) {
     await deps.recordEvent(app, 'Normal', 'Orphaned', `objects left in place: ${keep}`);
   } else {
+    const owner = ownerOf(app);
     const lastAttempt = failedAttempts + 1 >= DELETION_ATTEMPTS;
     let summary: { type: 'Normal' | 'Warning'; reason: string; message: string };
     try {
       const { objects, failed } = await deps
         .engineFor(namespace, spec.serviceAccountName)
-        .uninstall({ namespace, name }, ownerOf(app) ? { owner: ownerOf(app)! } : {});
+        .uninstall({ namespace, name }, owner ? { owner } : {});
       // Skipped: kept on purpose (another app's now, or annotated); failed: what the retries are for.
       const leftovers = objects.filter((o) => o.action === 'failed' || o.action === 'skipped');
       if (failed && !lastAttempt) {
@@ -82,6 +83,14 @@ export async function finalizeApplication(
 
   const others = (app.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
   return (await setFinalizers(deps.kube, app, others)) ? {} : { requeueAfterMs: 1000 };
+}
+
+/** Why deleting the Application leaves its objects in place, or undefined when they go with it. */
+function whyObjectsStay(spec: ApplicationSpec | undefined): string | undefined {
+  if (!spec) return 'its spec is invalid';
+  if (!spec.syncPolicy.prune) return 'prune is off';
+  if (spec.suspend) return 'it is suspended';
+  return undefined;
 }
 
 function describe(objects: readonly ObjectResult[]): string {
