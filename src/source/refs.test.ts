@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../core/errors.js';
 import {
+  AdvertisementReader,
   checkSha,
   highestTagSatisfying,
   lsRemotePatterns,
@@ -201,5 +202,37 @@ describe('refNameProblem agrees with git check-ref-format --allow-onelevel', () 
       execFile('git', ['check-ref-format', '--allow-onelevel', name], (error) => resolve(error === null)),
     );
     expect(refNameProblem(name) === undefined).toBe(gitAccepts);
+  });
+});
+
+describe('AdvertisementReader', () => {
+  const limits = { maxRefs: 3, maxLineBytes: 100, maxBytes: 1000 };
+  const line = (sha: string, ref: string) => `${sha}\t${ref}\n`;
+
+  it('reads output as it arrives, byte by byte, as parseLsRemote reads it whole', () => {
+    const output = line(A, 'HEAD') + line(B, 'refs/tags/v1') + line(C, 'refs/tags/v1^{}');
+    const reader = new AdvertisementReader('repository r');
+    for (const byte of Buffer.from(output)) reader.push(Buffer.of(byte));
+    expect(reader.end()).toEqual(parseLsRemote(output));
+  });
+
+  it('refuses more refs than the limit, peeled entries counted apart', () => {
+    const reader = new AdvertisementReader('repository https://h/r.git', limits);
+    for (const n of [1, 2, 3]) reader.push(line(A, `refs/tags/v${n}`) + line(B, `refs/tags/v${n}^{}`));
+    const refusal = () => reader.push(line(A, 'refs/tags/v4'));
+    expect(refusal).toThrow(UserError);
+    expect(refusal).toThrow(
+      /^repository https:\/\/h\/r\.git advertises more than 3 refs; Capstan stops reading there \(only a semver range lists every tag/,
+    );
+  });
+
+  it('refuses a line longer than any ref name, and output past its size', () => {
+    expect(() => new AdvertisementReader('repository r', limits).push('x'.repeat(101))).toThrow(
+      'repository r advertises a line longer than 100 bytes, longer than any ref name',
+    );
+    const reader = new AdvertisementReader('repository r', limits);
+    expect(() => {
+      for (let i = 0; i < 100; i++) reader.push('garbage\n'.repeat(10));
+    }).toThrow(/^repository r advertises more than 0\.0\d+ MiB of refs;/);
   });
 });

@@ -4,6 +4,7 @@
  */
 import semver from 'semver';
 import { UserError } from '../core/errors.js';
+import { RecordSplitter } from './records.js';
 import { quote } from './redact.js';
 
 export type GitRef =
@@ -127,17 +128,103 @@ export interface Advertisement {
   readonly peeled: ReadonlyMap<string, string>;
 }
 
-export function parseLsRemote(output: string): Advertisement {
-  const refs = new Map<string, string>();
-  const peeled = new Map<string, string>();
-  for (const line of output.split('\n')) {
-    const match = /^([0-9a-f]{40}|[0-9a-f]{64})\t(\S+)$/.exec(line.trim());
-    if (!match) continue;
-    const [, sha = '', name = ''] = match;
-    if (name.endsWith('^{}')) peeled.set(name.slice(0, -3), sha);
-    else refs.set(name, sha);
+/**
+ * How much of a ref advertisement is read: a hostile server can advertise millions of refs (1.5
+ * million tags took a controller that read them whole to 877 MB). ls-remote asks for one branch or
+ * tag by name, so git prints one to three lines; only a semver range lists every tag, and 100,000
+ * release tags is far more than a repository that people tag by hand will ever hold.
+ */
+export interface AdvertisementLimits {
+  /** Refs kept, at most; peeled entries (`^{}`, one per annotated tag) are counted apart. */
+  readonly maxRefs: number;
+  /** One line (`<sha>\t<ref>`); a ref name git could store on a disk is far shorter. */
+  readonly maxLineBytes: number;
+  /** All of git's output, which bounds what is kept: refs × line length would not. */
+  readonly maxBytes: number;
+}
+
+export const ADVERTISEMENT_LIMITS: AdvertisementLimits = Object.freeze({
+  maxRefs: 100_000,
+  maxLineBytes: 4096,
+  maxBytes: 32 * 1024 * 1024,
+});
+
+/**
+ * Reads `git ls-remote` output as git prints it, line by line. Past a limit it throws a UserError
+ * naming the repository and drops what it read: the caller stops git, and nothing is kept.
+ */
+export class AdvertisementReader {
+  private refs = new Map<string, string>();
+  private peeled = new Map<string, string>();
+  private bytes = 0;
+  /** Once refused, it stays refused: every later push (and end) throws the same error. */
+  private refusal: UserError | undefined;
+  private readonly lines: RecordSplitter;
+  private readonly source: string;
+  private readonly limits: AdvertisementLimits;
+
+  /** `source` names the repository in errors (redacted): `repository https://…`. */
+  constructor(source: string, limits: AdvertisementLimits = ADVERTISEMENT_LIMITS) {
+    this.source = source;
+    this.limits = limits;
+    this.lines = new RecordSplitter({
+      separator: 0x0a,
+      maxRecordBytes: limits.maxLineBytes,
+      onRecord: (line) => this.addLine(line),
+      tooLong: () =>
+        this.refuse(`advertises a line longer than ${limits.maxLineBytes} bytes, longer than any ref name`),
+    });
   }
-  return { refs, peeled };
+
+  push(chunk: Buffer | string): void {
+    if (this.refusal) throw this.refusal;
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.bytes += bytes.length;
+    if (this.bytes > this.limits.maxBytes) {
+      throw this.refuse(`advertises more than ${this.limits.maxBytes / (1024 * 1024)} MiB of refs${ADVICE}`);
+    }
+    this.lines.push(bytes);
+  }
+
+  end(): Advertisement {
+    if (this.refusal) throw this.refusal;
+    this.lines.end();
+    return { refs: this.refs, peeled: this.peeled };
+  }
+
+  private addLine(line: string): void {
+    const match = /^([0-9a-f]{40}|[0-9a-f]{64})\t(\S+)$/.exec(line.trim());
+    if (!match) return;
+    const [, sha = '', name = ''] = match;
+    const peeled = name.endsWith('^{}');
+    const into = peeled ? this.peeled : this.refs;
+    if (into.size >= this.limits.maxRefs) {
+      throw this.refuse(`advertises more than ${this.limits.maxRefs} refs${ADVICE}`);
+    }
+    into.set(peeled ? name.slice(0, -3) : name, sha);
+  }
+
+  private refuse(problem: string): UserError {
+    // Dropped at once: the error may be kept (in a status, a log) long after this reader.
+    this.refs = new Map();
+    this.peeled = new Map();
+    this.refusal = new UserError(`${this.source} ${problem}`);
+    return this.refusal;
+  }
+}
+
+/** What follows a refusal: the one ref kind that lists many refs, and what to do instead. */
+const ADVICE =
+  '; Capstan stops reading there (only a semver range lists every tag: name a branch or tag instead, or prune old tags)';
+
+/** A whole `git ls-remote` output, read with the same limits as a streamed one. */
+export function parseLsRemote(
+  output: string,
+  limits: AdvertisementLimits = ADVERTISEMENT_LIMITS,
+): Advertisement {
+  const reader = new AdvertisementReader('the repository', limits);
+  reader.push(output);
+  return reader.end();
 }
 
 /** The ref patterns for `git ls-remote` that cover `ref`, so large repositories advertise little. */
