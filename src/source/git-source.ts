@@ -25,11 +25,12 @@ import {
   type GitRunner,
 } from './git.js';
 import { Coalescer, KeyedMutex, withFileLock } from './lock.js';
+import { RecordSplitter } from './records.js';
 import { quote, redactText } from './redact.js';
 import {
+  AdvertisementReader,
   checkSha,
   lsRemotePatterns,
-  parseLsRemote,
   parseRef,
   selectRef,
   tagNames,
@@ -42,6 +43,8 @@ import { cacheKeyOf, parseRepoUrl, type RepoUrl } from './url.js';
 export interface Repository {
   readonly url: string;
   readonly credentials?: GitCredentials;
+  /** Timeout of one network operation (ls-remote, fetch); default the source's own. */
+  readonly timeoutMs?: number;
 }
 
 export interface Revision {
@@ -110,6 +113,27 @@ export interface GitSourceOptions {
 const DEFAULT_REMOTE_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_LOCAL_TIMEOUT_MS = 2 * 60_000;
 const MAX_MESSAGE_LENGTH = 16 * 1024;
+/**
+ * Stdout read from the commands whose output a repository's content decides (the rest print a
+ * line or nothing, see DEFAULT_MAX_STDOUT_BYTES). `git log -1`: header and message, cut to
+ * MAX_MESSAGE_LENGTH characters anyway. `diff-tree`: a hint; past this it says "cannot tell".
+ */
+const MAX_LOG_BYTES = 256 * 1024;
+const MAX_CHANGED_PATHS_BYTES = 4 * 1024 * 1024;
+/** One `ls-tree -l` entry: a path longer than Linux's PATH_MAX could not be checked out anyway. */
+const MAX_TREE_ENTRY_BYTES = 4096 + 128;
+/**
+ * Memory per git process of a remote command (see GitInvocation.maxMemoryBytes): git holds a whole
+ * ref advertisement before it prints a line (1.5 million tags: about 450 MiB in each of git and
+ * git-remote-http, which a fetch runs side by side). 100,000 refs need about 40 MiB.
+ */
+const REMOTE_MEMORY_BYTES = 256 * 1024 * 1024;
+/**
+ * Blobs larger than this are streamed to disk by a fetch's index-pack, not held whole (git's
+ * default holds up to 512 MiB): a fetch then fits REMOTE_MEMORY_BYTES whatever the size of the
+ * repository's files (a 300 MB file: 11 MB instead of 297 MB).
+ */
+const STREAMED_BLOB_BYTES = 64 * 1024 * 1024;
 
 /** What every git invocation needs: the repository (for messages), its cache, its credentials. */
 interface GitContext {
@@ -117,12 +141,22 @@ interface GitContext {
   readonly gitDir: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly secrets: readonly string[];
+  /** The repository's own timeout for network operations, when it has one. */
+  readonly remoteTimeoutMs?: number;
 }
 
 /** Per-call context: the checked URL, its cache, and the credentials made ready for git. */
 interface Session extends GitContext {
   /** Distinguishes callers with different credentials, so they never share a network call. */
   readonly credentialsKey: string;
+}
+
+/** How one command's environment and stdout differ from the defaults (see GitInvocation). */
+interface RunOptions {
+  readonly env?: Record<string, string>;
+  readonly maxStdoutBytes?: number;
+  readonly onStdout?: (chunk: Buffer) => void;
+  readonly maxMemoryBytes?: number;
 }
 
 export function createGitSource(options: GitSourceOptions): GitSource {
@@ -153,18 +187,23 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     session: GitContext,
     operation: string,
     args: readonly string[],
-    extra: { remote?: boolean; env?: Record<string, string> } = {},
+    extra: RunOptions & { remote?: boolean } = {},
   ): Promise<{ invocation: GitInvocation; output: GitOutput }> {
     const invocation: GitInvocation = {
       operation,
       args: [...hardenedConfig(allowFile), `--git-dir=${session.gitDir}`, ...args],
       env: gitEnvironment({ home, allowFileProtocol: allowFile, extra: { ...session.env, ...extra.env } }),
-      timeoutMs: extra.remote ? remoteTimeoutMs : localTimeoutMs,
+      timeoutMs: extra.remote ? (session.remoteTimeoutMs ?? remoteTimeoutMs) : localTimeoutMs,
       // Never the caller's folder: nothing there (a repository, its config) may influence git.
       cwd: session.gitDir,
+      ...(extra.maxStdoutBytes === undefined ? {} : { maxStdoutBytes: extra.maxStdoutBytes }),
+      ...(extra.onStdout === undefined ? {} : { onStdout: extra.onStdout }),
+      ...(extra.maxMemoryBytes === undefined ? {} : { maxMemoryBytes: extra.maxMemoryBytes }),
     };
     const started = now();
     const output = await runner(invocation);
+    // A runner that kept stdout instead of streaming it (a test's stand-in) is read the same way.
+    if (extra.onStdout !== undefined && output.stdout !== '') extra.onStdout(Buffer.from(output.stdout));
     log({
       level: 'debug',
       message: `git ${operation} ${output.exitCode === 0 ? 'succeeded' : 'failed'}`,
@@ -175,14 +214,18 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     return { invocation, output };
   }
 
-  /** Runs a local command and returns stdout; failures are internal errors (the cache is ours). */
+  /**
+   * Runs a local command and returns stdout; failures are internal errors (the cache is ours).
+   * `truncate`: output past `maxStdoutBytes` is cut, not a failure.
+   */
   async function local(
     session: Session,
     operation: string,
     args: readonly string[],
-    env?: Record<string, string>,
+    options: RunOptions & { truncate?: boolean } = {},
   ) {
-    const { invocation, output } = await run(session, operation, args, env ? { env } : {});
+    const { invocation, output } = await run(session, operation, args, options);
+    if (output.stdoutTruncated && options.truncate) return output.stdout;
     if (output.exitCode !== 0) {
       throw new CapstanError('internal', `git ${operation} failed in the cache of ${session.url.display}`, {
         cause: new GitCommandError(invocation, output, session.secrets),
@@ -191,21 +234,30 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     return output.stdout;
   }
 
-  async function remote(session: Session, operation: string, args: readonly string[]) {
-    const { invocation, output } = await run(session, operation, args, { remote: true });
+  async function remote(
+    session: Session,
+    operation: string,
+    args: readonly string[],
+    options: RunOptions = {},
+  ) {
+    const warn = (message: string) => log({ level: 'warn', message, repo: session.url.display, operation });
+    const { invocation, output } = await run(session, operation, args, { ...options, remote: true }).catch(
+      (error: unknown) => {
+        // The stdout reader refused what the server sent (an AdvertisementReader's UserError).
+        if (error instanceof UserError) warn(error.message);
+        throw error;
+      },
+    );
     if (output.exitCode !== 0 || output.timedOut) {
       const error = remoteFailure(invocation, output, {
         display: session.url.display,
         host: session.url.host,
         secrets: session.secrets,
-        timeoutMs: remoteTimeoutMs,
+        timeoutMs: session.remoteTimeoutMs ?? remoteTimeoutMs,
       });
-      log({
-        level: 'warn',
-        message: redactText(error.message, session.secrets),
-        repo: session.url.display,
-        operation,
-      });
+      // Made of redacted parts and short (stderr is an excerpt): one more pass is cheap, and guards
+      // the log against a part added later without redaction.
+      warn(redactText(error.message, session.secrets));
       return { output, error };
     }
     return { output, error: undefined };
@@ -261,6 +313,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       env: credentials.env,
       secrets: credentials.secrets,
       credentialsKey: repo.credentials ? fingerprint(repo.credentials) : 'anonymous',
+      ...(repo.timeoutMs && repo.timeoutMs > 0 ? { remoteTimeoutMs: repo.timeoutMs } : {}),
     };
     try {
       return await work(session);
@@ -281,30 +334,43 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       '\0',
     );
     return coalescer.run(key, async () => {
-      const { output, error } = await remote(session, 'ls-remote', [
-        'ls-remote',
-        '--',
-        session.url.url,
-        ...patterns,
-      ]);
+      // Read as git prints it, against limits: how much a server advertises is its choice. Past a
+      // limit the reader throws, git is stopped, and what was read is dropped.
+      const advertisement = new AdvertisementReader(`repository ${session.url.display}`);
+      const args = ['ls-remote', '--', session.url.url, ...patterns];
+      const { error } = await remote(session, 'ls-remote', args, {
+        onStdout: (chunk) => advertisement.push(chunk),
+        maxMemoryBytes: REMOTE_MEMORY_BYTES,
+      });
       if (error) throw error;
-      return parseLsRemote(output.stdout);
+      return advertisement.end();
     });
   }
 
   /** Regular files (not symlinks or submodules) of a commit over `maxCheckoutFileBytes`. */
   async function oversizedBlobs(session: Session, sha: string): Promise<{ path: string; size: number }[]> {
     // `<mode> <type> <object> <size>\t<path>` per entry, NUL-terminated; sizes come from the
-    // object headers, nothing is inflated.
-    const listing = await local(session, 'ls-tree', ['ls-tree', '-r', '-l', '-z', '--end-of-options', sha]);
+    // object headers, nothing is inflated. Streamed, keeping only the oversized entries: a
+    // repository decides how many files it lists.
     const found: { path: string; size: number }[] = [];
-    for (const entry of listing.split('\0')) {
-      const tab = entry.indexOf('\t');
-      if (tab < 0) continue;
-      const [mode, type, , size] = entry.slice(0, tab).split(/ +/);
-      if (type === 'blob' && mode !== '120000' && Number(size) > maxCheckoutFileBytes)
-        found.push({ path: entry.slice(tab + 1), size: Number(size) });
-    }
+    const entries = new RecordSplitter({
+      separator: 0,
+      maxRecordBytes: MAX_TREE_ENTRY_BYTES,
+      onRecord: (entry) => {
+        const tab = entry.indexOf('\t');
+        if (tab < 0) return;
+        const [mode, type, , size] = entry.slice(0, tab).split(/ +/);
+        if (type === 'blob' && mode !== '120000' && Number(size) > maxCheckoutFileBytes)
+          found.push({ path: entry.slice(tab + 1), size: Number(size) });
+      },
+      tooLong: () =>
+        new UserError(
+          `commit ${sha} in ${session.url.display} holds a path longer than ${MAX_TREE_ENTRY_BYTES} bytes`,
+        ),
+    });
+    const listing = ['ls-tree', '-r', '-l', '-z', '--end-of-options', sha];
+    await local(session, 'ls-tree', listing, { onStdout: (chunk) => entries.push(chunk) });
+    entries.end();
     // A crafted tree can hold names git itself would never check out (`..`, `.git`); the stand-ins
     // are written by us, not by git, so such a path must not get that far.
     for (const { path } of found) {
@@ -353,6 +419,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
             if (await satisfied()) return undefined;
             const depthArgs = depth > 0 && !extraArgs.includes('--unshallow') ? [`--depth=${depth}`] : [];
             const args = [
+              '-c',
+              `core.bigFileThreshold=${STREAMED_BLOB_BYTES}`,
               'fetch',
               '--no-tags',
               '--no-write-fetch-head',
@@ -364,7 +432,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
               ...refspecs,
             ];
             const started = now();
-            const { error } = await remote(session, 'fetch', args);
+            const { error } = await remote(session, 'fetch', args, { maxMemoryBytes: REMOTE_MEMORY_BYTES });
             if (!error) {
               log({
                 level: 'info',
@@ -443,15 +511,13 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   }
 
   async function readRevision(session: Session, sha: string, ref: string): Promise<Revision> {
-    const out = await local(session, 'log', [
+    const format = '--format=%H%x00%an%x00%ae%x00%aI%x00%B';
+    const out = await local(
+      session,
       'log',
-      '-1',
-      '--no-show-signature',
-      '--format=%H%x00%an%x00%ae%x00%aI%x00%B',
-      '--end-of-options',
-      sha,
-      '--',
-    ]);
+      ['log', '-1', '--no-show-signature', format, '--end-of-options', sha, '--'],
+      { maxStdoutBytes: MAX_LOG_BYTES, truncate: true },
+    );
     const [fullSha = sha, name = '', email = '', date = '', ...message] = out.split('\0');
     const text = message.join('\0').replace(/\s+$/, '');
     return {
@@ -500,17 +566,13 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       return withSession(repo, async (session) => {
         if (!(await hasCommit(session, a)) || !(await hasCommit(session, b))) return undefined;
         // Trees only, no history: works on shallow clones. -z: paths come verbatim, NUL-separated.
-        const { output } = await run(session, 'diff-tree', [
+        const { output } = await run(
+          session,
           'diff-tree',
-          '-r',
-          '-z',
-          '--name-only',
-          '--no-renames',
-          '--end-of-options',
-          a,
-          b,
-        ]);
-        if (output.exitCode !== 0) return undefined;
+          ['diff-tree', '-r', '-z', '--name-only', '--no-renames', '--end-of-options', a, b],
+          { maxStdoutBytes: MAX_CHANGED_PATHS_BYTES },
+        );
+        if (output.exitCode !== 0 || output.stdoutTruncated) return undefined;
         return output.stdout.split('\0').filter((path) => path !== '');
       });
     },
@@ -530,14 +592,16 @@ export function createGitSource(options: GitSourceOptions): GitSource {
         try {
           const env = { GIT_INDEX_FILE: join(indexDir, 'index') };
           const worktree = [`--work-tree=${target}`, '-c', 'core.bare=false'];
-          await local(session, 'read-tree', [...worktree, 'read-tree', '--end-of-options', sha], env);
+          await local(session, 'read-tree', [...worktree, 'read-tree', '--end-of-options', sha], { env });
           const oversized = await oversizedBlobs(session, sha);
           for (let i = 0; i < oversized.length; i += 100) {
             const paths = oversized.slice(i, i + 100).map((blob) => blob.path);
             const removal = ['update-index', '--force-remove', '--', ...paths];
-            await local(session, 'update-index', [...worktree, ...removal], env);
+            await local(session, 'update-index', [...worktree, ...removal], { env });
           }
-          await local(session, 'checkout-index', [...worktree, 'checkout-index', '--all', '--force'], env);
+          await local(session, 'checkout-index', [...worktree, 'checkout-index', '--all', '--force'], {
+            env,
+          });
           for (const blob of oversized) await sparsePlaceholder(join(target, blob.path), blob.size);
         } finally {
           await rm(indexDir, { recursive: true, force: true });

@@ -3,6 +3,8 @@
  * a timeout that kills the whole process group, and failures sorted into error kinds.
  */
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { CapstanError, EnvironmentError, TransientError, UserError } from '../core/errors.js';
 import { redactText } from './redact.js';
 
@@ -14,36 +16,67 @@ export interface GitInvocation {
   readonly env: Readonly<Record<string, string>>;
   readonly cwd?: string;
   readonly timeoutMs: number;
+  /**
+   * Stdout kept, at most (default `DEFAULT_MAX_STDOUT_BYTES`). Past it git is stopped and the
+   * output says `stdoutTruncated`: each command asks for what it needs, so no output can grow the
+   * controller's memory without bound.
+   */
+  readonly maxStdoutBytes?: number;
+  /**
+   * Takes stdout as it arrives instead of the runner keeping it (`stdout` is then empty): for output
+   * whose size a remote or a repository decides. When it throws, git is stopped and the runner
+   * rejects with what it threw. A runner substituted in tests may instead return `stdout` whole:
+   * callers hand that to the same function.
+   */
+  readonly onStdout?: (chunk: Buffer) => void;
+  /**
+   * The memory each git process of this command may use (RLIMIT_DATA: its heap and other private
+   * writable memory; mapped pack files do not count). Past it git fails with "Out of memory". git
+   * reads a whole ref advertisement before it prints a line, so this is what bounds it. Enforced
+   * with `prlimit` (util-linux) where there is one on PATH, as in the image; unbounded elsewhere.
+   */
+  readonly maxMemoryBytes?: number;
 }
 
 export interface GitOutput {
   readonly exitCode: number | null;
   readonly stdout: string;
+  /** The tail of git's stderr (`MAX_STDERR_BYTES`), starting at a line boundary. */
   readonly stderr: string;
   readonly timedOut: boolean;
+  /** Stdout went past `maxStdoutBytes`: git was stopped, and `stdout` is its beginning. */
+  readonly stdoutTruncated?: boolean;
 }
 
-/** Runs git. Substitute it in tests to count or observe invocations (wrap `runGitProcess`). */
+/** Runs git. Substitute it in tests to count or observe invocations (wrap `createProcessRunner`). */
 export type GitRunner = (invocation: GitInvocation) => Promise<GitOutput>;
 
-const MAX_STDOUT_BYTES = 256 * 1024 * 1024;
+/** Enough for the commands that print a line or nothing (rev-parse, fetch, init, cat-file, …). */
+export const DEFAULT_MAX_STDOUT_BYTES = 64 * 1024;
+/** git's last lines say why it failed; a server can make it print without end. */
 const MAX_STDERR_BYTES = 64 * 1024;
 
 export function createProcessRunner(gitBinary = 'git'): GitRunner {
+  const prlimit = findExecutable('prlimit');
   return (invocation) =>
     new Promise<GitOutput>((resolve, reject) => {
-      const child = spawn(gitBinary, invocation.args, {
+      // prlimit sets the limit on itself and execs git: same process, same group.
+      const [command, args] =
+        invocation.maxMemoryBytes !== undefined && prlimit !== undefined
+          ? [prlimit, [`--data=${invocation.maxMemoryBytes}`, '--', gitBinary, ...invocation.args]]
+          : [gitBinary, invocation.args];
+      const child = spawn(command, args, {
         cwd: invocation.cwd,
         env: invocation.env,
         stdio: ['ignore', 'pipe', 'pipe'],
         // Its own process group, so a timeout also ends ssh and git-remote-https below it.
         detached: true,
       });
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
-      let stdoutBytes = 0;
-      let stderrBytes = 0;
+      const stdout = new HeadBuffer(invocation.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES);
+      const stderr = new TailBuffer(MAX_STDERR_BYTES);
       let timedOut = false;
+      /** What the stdout consumer threw: git is stopped, and the runner rejects with it. */
+      let refusal: { error: unknown } | undefined;
       const killGroup = () => {
         try {
           if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
@@ -56,16 +89,20 @@ export function createProcessRunner(gitBinary = 'git'): GitRunner {
         killGroup();
       }, invocation.timeoutMs);
       child.stdout.on('data', (chunk: Buffer) => {
-        stdoutBytes += chunk.length;
-        if (stdoutBytes > MAX_STDOUT_BYTES) killGroup();
-        else stdout.push(chunk);
+        // Once stopped, the rest of the pipe is drained and dropped (the process exits sooner).
+        if (refusal !== undefined || stdout.full) return;
+        if (invocation.onStdout === undefined) {
+          if (!stdout.add(chunk)) killGroup();
+          return;
+        }
+        try {
+          invocation.onStdout(chunk);
+        } catch (error) {
+          refusal = { error };
+          killGroup();
+        }
       });
-      child.stderr.on('data', (chunk: Buffer) => {
-        // Keep the tail: git's last lines say why it failed.
-        stderr.push(chunk);
-        stderrBytes += chunk.length;
-        while (stderrBytes > MAX_STDERR_BYTES && stderr.length > 1) stderrBytes -= stderr.shift()!.length;
-      });
+      child.stderr.on('data', (chunk: Buffer) => stderr.add(chunk));
       child.on('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         if (error.code === 'ENOENT') {
@@ -76,14 +113,95 @@ export function createProcessRunner(gitBinary = 'git'): GitRunner {
       });
       child.on('close', (code) => {
         clearTimeout(timer);
+        if (refusal !== undefined) {
+          reject(refusal.error);
+          return;
+        }
         resolve({
           exitCode: code,
-          stdout: Buffer.concat(stdout).toString('utf8'),
-          stderr: Buffer.concat(stderr).toString('utf8'),
+          stdout: stdout.text(),
+          stderr: stderr.text(),
           timedOut,
+          ...(stdout.full ? { stdoutTruncated: true } : {}),
         });
       });
     });
+}
+
+function findExecutable(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+/** The first `limit` bytes of a stream. */
+class HeadBuffer {
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  full = false;
+
+  constructor(private readonly limit: number) {}
+
+  /** False once the stream has gone past the limit (what fits is kept). */
+  add(chunk: Buffer): boolean {
+    const room = this.limit - this.bytes;
+    if (chunk.length > room) {
+      this.chunks.push(chunk.subarray(0, room));
+      this.bytes = this.limit;
+      this.full = true;
+      return false;
+    }
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    return true;
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+/** The last `limit` bytes of a stream, from a line boundary. */
+class TailBuffer {
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  /** Whether what was dropped ended in the middle of a line. */
+  private cutLine = false;
+
+  constructor(private readonly limit: number) {}
+
+  add(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    while (this.bytes - this.chunks[0]!.length >= this.limit) {
+      const dropped = this.chunks.shift()!;
+      this.bytes -= dropped.length;
+      this.cutLine = dropped[dropped.length - 1] !== 0x0a;
+    }
+    const excess = this.bytes - this.limit;
+    if (excess > 0) {
+      const first = this.chunks[0]!;
+      this.cutLine = first[excess - 1] !== 0x0a;
+      this.chunks[0] = first.subarray(excess);
+      this.bytes = this.limit;
+    }
+  }
+
+  text(): string {
+    const text = Buffer.concat(this.chunks).toString('utf8');
+    if (!this.cutLine) return text;
+    // The first line lost its beginning: a secret cut there would no longer be recognised, so
+    // the whole line goes.
+    const newline = text.indexOf('\n');
+    return newline < 0 ? '' : text.slice(newline + 1);
+  }
 }
 
 /** Environment variables passed through to git from ours: proxies and TLS trust, nothing else. */
@@ -201,12 +319,20 @@ export type GitFailureKind =
   | 'refNotFound'
   | 'unadvertisedObject'
   | 'unreachable'
+  | 'redirect'
+  | 'outOfMemory'
   | 'unknown';
 
+// Tried against up to 64 KiB of a server's words, so none may backtrack across a run: every
+// quantified part (`\S+`, `[^'\n]*`) is followed by a character it cannot contain. (`.*` between
+// two phrases went over the rest of the line from each occurrence of the first: quadratic.)
 const FAILURE_PATTERNS: readonly [GitFailureKind, RegExp][] = [
+  // git's own allocation failing (see GitInvocation.maxMemoryBytes), not a server's words: those
+  // come prefixed with "remote:".
+  ['outOfMemory', /^fatal: out of memory/im],
   [
     'hostKey',
-    /host key verification failed|no \S+ host key is known|remote host identification has changed|host key for .* has changed/i,
+    /host key verification failed|no \S+ host key is known|remote host identification has changed|host key for \S+ has changed/i,
   ],
   [
     'auth',
@@ -214,12 +340,15 @@ const FAILURE_PATTERNS: readonly [GitFailureKind, RegExp][] = [
   ],
   [
     'unadvertisedObject',
-    /not our ref|server does not allow request for unadvertised object|want .* not valid|no such remote ref [0-9a-f]{40}/i,
+    /not our ref|server does not allow request for unadvertised object|want \S+ not valid|no such remote ref [0-9a-f]{40}/i,
   ],
   ['refNotFound', /couldn't find remote ref|no such remote ref/i],
+  // A redirect git did not follow (with credentials it follows none); before 'unreachable', whose
+  // "unable to access" is on the same line.
+  ['redirect', /returned error: 30[12378]\b/i],
   [
     'repositoryNotFound',
-    /repository .* not found|does not appear to be a git repository|returned error: 404\b|not a git repository|no such file or directory/i,
+    /repository '[^'\n]*' not found|does not appear to be a git repository|returned error: 404\b|not a git repository|no such file or directory/i,
   ],
   [
     'unreachable',
@@ -233,22 +362,46 @@ export function classifyGitFailure(stderr: string): GitFailureKind {
   return 'unknown';
 }
 
+/**
+ * How much of git's stderr an error carries: its last lines, each cut short. Cut after redaction,
+ * so a cut never hides part of a secret from the rules that recognise it.
+ */
+const ERROR_STDERR_LINES = 20;
+const ERROR_LINE_CHARS = 512;
+
 /** A failed git command, with its arguments and output already redacted. */
 export class GitCommandError extends Error {
   readonly operation: string;
   readonly exitCode: number | null;
+  /** The last lines of git's stderr, redacted and cut short. */
   readonly stderr: string;
 
   constructor(invocation: GitInvocation, output: GitOutput, secrets: readonly string[]) {
-    const stderr = redactText(output.stderr.trim(), secrets);
+    // Each part is redacted once; what joins them ("exited with 128: ") can complete no secret.
+    const stderr = stderrExcerpt(redactText(output.stderr, secrets));
     const args = invocation.args.filter((_, i, all) => all[i] !== '-c' && all[i - 1] !== '-c');
-    const status = output.timedOut ? 'timed out' : `exited with ${output.exitCode ?? 'a signal'}`;
-    super(redactText(`git ${args.join(' ')} ${status}${stderr ? `: ${stderr}` : ''}`, secrets));
+    const command = redactText(`git ${args.join(' ')}`, secrets);
+    super(`${command} ${outcomeOf(output)}${stderr ? `: ${stderr}` : ''}`);
     this.name = 'GitCommandError';
     this.operation = invocation.operation;
     this.exitCode = output.exitCode;
     this.stderr = stderr;
   }
+}
+
+function outcomeOf(output: GitOutput): string {
+  if (output.timedOut) return 'timed out';
+  if (output.stdoutTruncated) return 'was stopped: it printed more than Capstan reads from it';
+  return `exited with ${output.exitCode ?? 'a signal'}`;
+}
+
+function stderrExcerpt(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  const shown = lines
+    .slice(-ERROR_STDERR_LINES)
+    .map((line) => (line.length > ERROR_LINE_CHARS ? `${line.slice(0, ERROR_LINE_CHARS)}…` : line));
+  const hidden = lines.length - shown.length;
+  return (hidden > 0 ? [`[${hidden} earlier lines not shown]`, ...shown] : shown).join('\n');
 }
 
 /** git's closing advice, true of every failure and so telling nothing. */
@@ -309,6 +462,20 @@ export function remoteFailure(
       return new UserError(`repository ${context.display} not found or not accessible${suffix}`, { cause });
     case 'unreachable':
       return new TransientError(`cannot reach ${context.display}${suffix}`, { cause });
+    case 'outOfMemory': {
+      const limit = invocation.maxMemoryBytes;
+      const allowed =
+        limit === undefined ? 'memory' : `the ${limit / (1024 * 1024)} MiB of memory Capstan allows it`;
+      return new UserError(
+        `git ${invocation.operation} for ${context.display} ran out of ${allowed}: the server sends more than Capstan lets git hold (a ref advertisement, or a pack, this large is refused)`,
+        { cause },
+      );
+    }
+    case 'redirect':
+      return new UserError(
+        `${context.display} answered with a redirect that was not followed (never with credentials, which would go wherever it points): use the URL it redirects to${suffix}`,
+        { cause },
+      );
     default:
       return new CapstanError(
         'internal',

@@ -8,4 +8,5 @@ export { parseRef, validateGitRef, isFullSha } from './refs.js';
 export type { GitRef } from './refs.js';
 export { parseRepoUrl } from './url.js';
 export type { RepoUrl, RepoScheme } from './url.js';
+export { isPushedRepository, repositoryMatchKey } from './match-key.js';
 export { redactText, redactUrl } from './redact.js';

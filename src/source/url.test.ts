@@ -73,6 +73,10 @@ describe('parseRepoUrl', () => {
     ['https://example.com', 'no repository path'],
     ['https://exa mple.com/r', 'whitespace'],
     ['https://user:hunter22@example.com/r.git', 'embeds a password'],
+    ['https://good.example\\@evil.example/r.git', 'backslash'],
+    ['https://good.example\\evil/r.git', 'backslash'],
+    ['https://a@good.example@evil.example/r.git', 'more than one "@"'],
+    ['ssh://git@good.example@evil.example/r.git', 'more than one "@"'],
   ])('refuses %j', (url, reason) => {
     let error: unknown;
     try {

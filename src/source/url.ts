@@ -81,6 +81,12 @@ function parseNetworkUrl(
   display: string,
   refuse: (reason: string) => never,
 ): RepoUrl {
+  // Parsers disagree on these (WHATWG reads `\` as `/`, curl does not; which `@` ends the user):
+  // `https://good\@evil/` is host `good` to one and `evil` to git. One reading or none.
+  if (raw.includes('\\')) refuse('it contains a backslash, which URL parsers read differently');
+  const authority = raw.slice(scheme.length + 3).split('/')[0] ?? '';
+  if (authority.indexOf('@') !== authority.lastIndexOf('@'))
+    refuse('it has more than one "@" before the path, which URL parsers read differently');
   let parsed: URL;
   try {
     parsed = new URL(raw);

@@ -16,14 +16,21 @@ import {
 import {
   createTestRepo,
   makeTempDir,
+  startCredentialTrap,
   startGitHttpServer,
+  startRedirector,
   type GitHttpServer,
+  type HttpStub,
   type TestRepo,
 } from '../support/git-servers.js';
 
 // Quotes, a dollar, a command substitution and URL-special characters: all must pass intact and inert.
 const PASSWORD = `s3cr3t-'"$(touch /tmp/capstan-pwned)@:/?#%`;
 const USERNAME = 'deployer';
+
+/** The test servers speak plain http on loopback: the credentials' owner (the test) opts in. */
+const basic = (password: string) =>
+  ({ kind: 'basic', username: USERNAME, password, allowInsecureHttp: true }) as const;
 
 let root: string;
 let repo: TestRepo;
@@ -94,10 +101,7 @@ describe('http without auth', () => {
 
 describe('http with basic auth', () => {
   it('fetches with the right credentials, passed through askpass files that are removed afterwards', async () => {
-    const revision = await source.resolve(
-      { url: guarded.url('apps'), credentials: { kind: 'basic', username: USERNAME, password: PASSWORD } },
-      'main',
-    );
+    const revision = await source.resolve({ url: guarded.url('apps'), credentials: basic(PASSWORD) }, 'main');
     expect(revision.sha).toBe(head);
     expect(everythingVisible()).not.toContain(PASSWORD);
     expect(existsSync('/tmp/capstan-pwned')).toBe(false);
@@ -110,10 +114,7 @@ describe('http with basic auth', () => {
   it('reports a wrong password clearly, without the password', async () => {
     const wrong = `${PASSWORD}-but-wrong`;
     const error = await source
-      .resolve(
-        { url: guarded.url('apps'), credentials: { kind: 'basic', username: USERNAME, password: wrong } },
-        'main',
-      )
+      .resolve({ url: guarded.url('apps'), credentials: basic(wrong) }, 'main')
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as Error).message).toMatch(
@@ -146,7 +147,7 @@ describe('unreachable servers', () => {
     const url = `http://someone@127.0.0.1:${gone.port}/apps.git?private_token=tok-123456`;
     await gone.close();
     const error = await source
-      .resolve({ url, credentials: { kind: 'basic', username: USERNAME, password: PASSWORD } }, 'main')
+      .resolve({ url, credentials: basic(PASSWORD) }, 'main')
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
     expect((error as Error).message).toContain(
@@ -155,5 +156,74 @@ describe('unreachable servers', () => {
     const visible = describeError(error) + JSON.stringify(logs);
     expect(visible).not.toContain('tok-123456');
     expect(visible).not.toContain(PASSWORD);
+  });
+});
+
+describe('where credentials may go', () => {
+  let trap: HttpStub;
+  let redirector: HttpStub | undefined;
+  beforeEach(async () => {
+    trap = await startCredentialTrap();
+    return async () => {
+      await trap.close();
+      await redirector?.close();
+      redirector = undefined;
+    };
+  });
+
+  it('refuses a password over plain http:// unless its owner opted in, before any git command', async () => {
+    const credentials = { kind: 'basic', username: USERNAME, password: PASSWORD } as const;
+    const error = await source
+      .resolve({ url: trap.url('apps'), credentials }, 'main')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toBe(
+      `credentials for http://127.0.0.1:${trap.port}/apps.git: refusing to send a password over plain http://, where anyone on the way can read it; use https://`,
+    );
+    expect(calls).toEqual([]);
+    expect(trap.requests).toEqual([]);
+    expect(everythingVisible(error)).not.toContain(PASSWORD);
+  });
+
+  it('follows no redirect with credentials: the server redirected to gets nothing', async () => {
+    // The allowed server answers with a redirect to another port: an attacker's, asking for a password.
+    redirector = await startRedirector(`http://127.0.0.1:${trap.port}`);
+    const error = await source
+      .resolve({ url: redirector.url('apps'), credentials: basic(PASSWORD) }, 'main')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^http://127\\.0\\.0\\.1:${redirector.port}/apps\\.git answered with a redirect that was not followed \\(never with credentials, which would go wherever it points\\): use the URL it redirects to`,
+      ),
+    );
+    expect(trap.requests).toEqual([]);
+    expect(redirector.authorizations).toEqual([]);
+    expect(everythingVisible(error)).not.toContain(PASSWORD);
+  });
+
+  it('gives the password to no other server even if git followed the redirect: askpass answers only its own', async () => {
+    // As git did before: follow the first redirect, then ask for credentials for where it landed.
+    const real = createProcessRunner();
+    const following = createGitSource({
+      cacheDir,
+      tempDir,
+      runner: (invocation) => {
+        const env = { ...invocation.env };
+        for (const name of ['GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_0', 'GIT_CONFIG_VALUE_0']) delete env[name];
+        calls.push(invocation);
+        return real({ ...invocation, env });
+      },
+    });
+    redirector = await startRedirector(`http://127.0.0.1:${trap.port}`);
+    const error = await following
+      .resolve({ url: redirector.url('apps'), credentials: basic(PASSWORD) }, 'main')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toMatch(/^authentication failed for /);
+    // git did land on the trap, and asked askpass for its credentials: askpass gave none.
+    expect(trap.requests.length).toBeGreaterThan(0);
+    expect(trap.authorizations).toEqual([]);
+    expect(everythingVisible(error)).not.toContain(PASSWORD);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { mkdir, mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createConnection, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -102,6 +103,62 @@ export {
   type GitHttpServer,
   type GitHttpServerOptions,
 } from '../../src/dev/git-http-server.js';
+
+/** A plain node:http server on loopback for tests about where credentials go. */
+export interface HttpStub {
+  readonly port: number;
+  /** `http://127.0.0.1:<port>/<name>.git` */
+  url(name: string): string;
+  /** Every request, `METHOD path`. */
+  readonly requests: string[];
+  /** The Authorization header of every request that had one: what a server would have learnt. */
+  readonly authorizations: string[];
+  close(): Promise<void>;
+}
+
+async function startHttpStub(respond: (request: IncomingMessage, response: ServerResponse) => void) {
+  const requests: string[] = [];
+  const authorizations: string[] = [];
+  const server = createHttpServer((request, response) => {
+    requests.push(`${request.method} ${request.url}`);
+    if (request.headers.authorization) authorizations.push(request.headers.authorization);
+    respond(request, response);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const stub: HttpStub = {
+    port,
+    requests,
+    authorizations,
+    url: (name) => `http://127.0.0.1:${port}/${name}.git`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  return stub;
+}
+
+/**
+ * An attacker's server: it asks every request for basic credentials (as a real Git host does) and
+ * records any it is sent, so a test can show it was sent none.
+ */
+export function startCredentialTrap(): Promise<HttpStub> {
+  return startHttpStub((_, response) => {
+    response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="trap"' }).end('unauthorised\n');
+  });
+}
+
+/** Answers every request with a redirect to the same path on `target` (`http://host:port`). */
+export function startRedirector(target: string, status = 302): Promise<HttpStub> {
+  return startHttpStub((request, response) => {
+    response.writeHead(status, { Location: `${target}${request.url ?? '/'}` }).end();
+  });
+}
 
 export interface SshServer {
   readonly port: number;

@@ -11,7 +11,7 @@ import type { AppSpec } from '../../engine/app.js';
 import type { SyncMode, SyncResult } from '../../engine/sync.js';
 import { createKubeClient } from '../../kube/index.js';
 import type { RenderKind } from '../../render/index.js';
-import type { GitCredentials } from '../../source/index.js';
+import { redactUrl, type GitCredentials } from '../../source/index.js';
 import { EXIT } from '../exit-codes.js';
 import { createReporter, formatResult, type OutputFormat } from '../output.js';
 import { parseDuration } from '../parse.js';
@@ -101,7 +101,8 @@ Examples:
   capstan ${verb} ./charts/api --render helm --values values-prod.yaml --set image.tag=1.4.2 -o json
 
 Credentials for https repositories come from CAPSTAN_GIT_USERNAME and CAPSTAN_GIT_PASSWORD (or
-CAPSTAN_GIT_TOKEN); they never appear in output.`;
+CAPSTAN_GIT_TOKEN); they never appear in output, never follow a redirect, and are refused over plain
+http:// unless CAPSTAN_GIT_ALLOW_HTTP=1.`;
 
   const diff = addSyncOptions(
     program
@@ -212,10 +213,22 @@ async function credentialsFrom(flags: SyncFlags, url: string): Promise<{ credent
     };
   }
   const password = process.env.CAPSTAN_GIT_PASSWORD ?? process.env.CAPSTAN_GIT_TOKEN;
-  if (password && /^https?:/.test(url)) {
-    return { credentials: { kind: 'basic', username: process.env.CAPSTAN_GIT_USERNAME ?? 'git', password } };
+  if (!password || !/^https?:/.test(url)) return {};
+  // The user's own credentials go where the user points them, but not in clear text unless asked.
+  const allowInsecureHttp = process.env.CAPSTAN_GIT_ALLOW_HTTP === '1';
+  if (url.startsWith('http:') && !allowInsecureHttp) {
+    throw new UserError(
+      `refusing to send CAPSTAN_GIT_PASSWORD (or CAPSTAN_GIT_TOKEN) over plain http:// to ${redactUrl(url)}, where anyone on the way can read it; use https://, or set CAPSTAN_GIT_ALLOW_HTTP=1 to allow it`,
+    );
   }
-  return {};
+  return {
+    credentials: {
+      kind: 'basic',
+      username: process.env.CAPSTAN_GIT_USERNAME ?? 'git',
+      password,
+      ...(allowInsecureHttp ? { allowInsecureHttp } : {}),
+    },
+  };
 }
 
 /** `--set a.b=c` → `{ a: { b: 'c' } }`; `true`, `false`, numbers and `null` keep their type, like helm. */
