@@ -97,13 +97,17 @@ describe('HttpKubeClient paths', () => {
     expect(apiRequests()).toEqual([]);
   });
 
-  it('ignores the namespace of cluster-scoped kinds in paths', async () => {
+  it('refuses to write a cluster-scoped object that names a namespace, instead of dropping it', async () => {
     serve(echo);
-    await client.apply({
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: 'team-a', namespace: 'ignored' },
-    });
+    await expect(
+      client.apply({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: 'team-a', namespace: 'team-b' },
+      }),
+    ).rejects.toThrow('Namespace "team-a" is cluster-scoped but names namespace "team-b"');
+    expect(apiRequests()).toEqual([]);
+    await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a' } });
     expect(apiRequests()[0]!.url).toMatch(/^\/api\/v1\/namespaces\/team-a\?/);
   });
 });
@@ -215,6 +219,33 @@ describe('HttpKubeClient operations', () => {
       .catch((e: unknown) => e);
     expect(String(error)).not.toContain('s3cr3t');
     expect(JSON.stringify(error)).not.toContain('s3cr3t');
+  });
+
+  it('scrubs every kind of request about a Secret, whatever the status', async () => {
+    const value = '987654321';
+    serve((_request, response) =>
+      sendJson(response, 500, status(500, 'InternalError', `something about ${value}`)),
+    );
+    const ref = { group: '', kind: 'Secret', namespace: 'ns', name: 's' };
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'ns' } };
+    const requests = {
+      get: () => client.get(ref),
+      list: () => client.list('', 'v1', 'Secret', { namespace: 'ns' }),
+      apply: () => client.apply(secret),
+      dryRun: () => client.apply(secret, { dryRun: true }),
+      create: () => client.create(secret),
+      update: () => client.update(secret),
+      patch: () => client.patch(ref, { data: {} }, 'merge'),
+      delete: () => client.delete(ref),
+      watch: async () => {
+        for await (const _event of client.watch('', 'v1', 'Secret', { namespace: 'ns' })) break;
+      },
+    };
+    for (const [name, request] of Object.entries(requests)) {
+      const error = await (request() as Promise<unknown>).catch((e: unknown) => e);
+      expect(error, name).toMatchObject({ status: 500, reason: 'InternalError', kind: 'transient' });
+      expect(`${String(error)} ${JSON.stringify(error)}`, name).not.toContain(value);
+    }
   });
 
   it('deletes with DeleteOptions, and reports an object already gone as false', async () => {

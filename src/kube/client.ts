@@ -158,6 +158,7 @@ export class HttpKubeClient implements KubeClient {
     const namespace = object.metadata?.namespace;
     if (mapping.namespaced && !namespace)
       throw new UserError(`${describeObject(object)} is namespaced but has no namespace`);
+    assertScopeAgrees(object, mapping);
     const path = collectionPath(mapping, namespace);
     const query = withQuery(path, {
       fieldManager: options.fieldManager ?? this.fieldManager,
@@ -275,6 +276,7 @@ export class HttpKubeClient implements KubeClient {
     const mapping = await this.mappingOf(object);
     const name = object.metadata?.name;
     if (!name) throw new UserError(`${describeObject(object)} has no metadata.name`);
+    assertScopeAgrees(object, mapping);
     return { mapping, path: objectPath(mapping, object.metadata.namespace, name, subresource) };
   }
 
@@ -315,6 +317,12 @@ export class HttpKubeClient implements KubeClient {
     }
   }
 
+  /**
+   * Every error status of every request goes through here (watches through `openWatch`, with the
+   * same target): the target names the kind the request is about, and for a Secret
+   * `errorFromResponse` keeps only the status, the reason and field paths, never the server's text or
+   * the body, so no caller has to scrub.
+   */
   private failure(
     response: TransportResponse,
     method: HttpMethod,
@@ -337,4 +345,17 @@ function targetOf(method: HttpMethod, path: string, mapping: ResourceMapping): R
 
 function describeObject(object: KubeObject): string {
   return `${object.kind} "${object.metadata?.name ?? object.metadata?.generateName ?? ''}"`;
+}
+
+/**
+ * A write of an object that names a namespace for a cluster-scoped kind is refused, never sent
+ * cluster-wide with the namespace dropped: whatever decided where the object may go (an
+ * AccessPolicy, a review of the manifests) judged it by that namespace.
+ */
+function assertScopeAgrees(object: KubeObject, mapping: ResourceMapping): void {
+  const namespace = object.metadata?.namespace;
+  if (!mapping.namespaced && namespace)
+    throw new UserError(
+      `${describeObject(object)} is cluster-scoped but names namespace ${JSON.stringify(namespace)}; remove metadata.namespace`,
+    );
 }

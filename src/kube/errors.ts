@@ -11,7 +11,10 @@ import { CapstanError, type ErrorKind } from '../core/errors.js';
 /** One field-level problem from a `Status`'s `details.causes`. */
 export interface StatusCause {
   readonly reason?: string;
-  /** Absent when scrubbed (the target is a Secret): the server may quote field values in it. */
+  /**
+   * The server's words, except when the target is a Secret: then one of the fixed texts
+   * `SECRET_CAUSE_IMMUTABLE` or `SECRET_CAUSE_WITHHELD`, since the server may quote field values.
+   */
   readonly message?: string;
   readonly field?: string;
 }
@@ -32,6 +35,7 @@ export interface RequestTarget {
   /** The URL path without the query string. */
   readonly path: string;
   readonly group?: string;
+  /** The kind the request is about; `Secret` (in any group) gets its errors scrubbed. */
   readonly kind?: string;
 }
 
@@ -160,20 +164,16 @@ export function errorFromStatus(
     typeof statusObject.code === 'number' && statusObject.code > 0 ? statusObject.code : (httpStatus ?? 500);
   const reason = typeof statusObject.reason === 'string' ? statusObject.reason : reasonForCode(status);
   const details = normaliseDetails(statusObject.details);
-  const secret = targetsSecret(target, details);
-  const message = secret
-    ? scrubbedSecretMessage(status, reason, statusObject.message, details)
-    : typeof statusObject.message === 'string' && statusObject.message !== ''
-      ? statusObject.message
-      : `${target.method} ${target.path}: HTTP ${status} ${reason}`;
-  const safeDetails =
-    secret && details?.causes ? { ...details, causes: details.causes.map(withoutMessage) } : details;
+  const serverMessage = typeof statusObject.message === 'string' ? statusObject.message : '';
+  const shown = targetsSecret(target, details)
+    ? scrubbedForSecret({ status, reason, serverMessage, details, target })
+    : { message: serverMessage || `${target.method} ${target.path}: HTTP ${status} ${reason}`, details };
   return new KubeApiError({
     status,
     reason,
-    message,
+    message: shown.message,
     target,
-    ...(safeDetails ? { details: safeDetails } : {}),
+    ...(shown.details ? { details: shown.details } : {}),
     ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
   });
 }
@@ -223,42 +223,161 @@ function normaliseCause(c: Record<string, unknown>): StatusCause {
   };
 }
 
-function withoutMessage(cause: StatusCause): StatusCause {
+/** A Secret cause's message when the server said the field may not change (the applier looks for it). */
+export const SECRET_CAUSE_IMMUTABLE = 'field is immutable';
+/** A Secret cause's message otherwise. */
+export const SECRET_CAUSE_WITHHELD = 'message withheld: it may quote Secret data';
+
+/**
+ * Whether the request was about a Secret: by kind name in any group (a Secret under a misspelled or
+ * custom group carries the same data), by the `secrets` resource a Status names, or by a `secrets`
+ * URL when the caller did not say what the request was for.
+ */
+function targetsSecret(target: RequestTarget, details: StatusDetails | undefined): boolean {
+  if (target.kind !== undefined && SECRET_KIND.test(target.kind)) return true;
+  if (details?.kind !== undefined && SECRET_KIND.test(details.kind)) return true;
+  return SECRETS_PATH.test(target.path);
+}
+
+const SECRET_KIND = /^secrets?$/i;
+const SECRETS_PATH = /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/(?:namespaces\/[^/]+\/)?secrets(?:\/|$)/;
+
+/**
+ * A failure about a Secret keeps only what cannot carry a value: the HTTP status, the reason, the
+ * object's name, and each problem's field path with its reason or expected type. The API server
+ * quotes values in more than Invalid errors — a field of the wrong type in a server-side apply
+ * answers 500 "failed to create typed patch object" with the value printed in Go syntax, and any
+ * other message may be next — so none of the prose it wrote is kept, whatever the status.
+ */
+function scrubbedForSecret(failure: {
+  status: number;
+  reason: string;
+  serverMessage: string;
+  details: StatusDetails | undefined;
+  target: RequestTarget;
+}): { message: string; details?: StatusDetails } {
+  const { status, reason, serverMessage, details, target } = failure;
+  const causes = details?.causes?.map(scrubbedCause);
+  const problems = [
+    ...(causes ?? []).flatMap(describeCause),
+    ...typedPatchProblems(serverMessage),
+    ...authorizationDenial(serverMessage),
+  ];
+  const name = details?.name ?? secretNameInPath(target.path);
+  const what = `Secret${name ? ` "${name}"` : ''}: ${target.method} failed with HTTP ${status}${reason ? ` ${reason}` : ''}`;
   return {
-    ...(cause.reason === undefined ? {} : { reason: cause.reason }),
-    ...(cause.field === undefined ? {} : { field: cause.field }),
+    message:
+      problems.length > 0
+        ? `${what}: ${problems.join('; ')}`
+        : `${what} (the API server's message is withheld: it may quote Secret data)`,
+    ...(details ? { details: causes ? { ...details, causes } : details } : {}),
   };
 }
 
-function targetsSecret(target: RequestTarget, details: StatusDetails | undefined): boolean {
-  if (target.kind === 'Secret' && (target.group ?? '') === '') return true;
-  if (details && (details.group ?? '') === '' && (details.kind === 'Secret' || details.kind === 'secrets'))
-    return true;
-  // A core-group secrets URL, even when the caller did not say what it was for.
-  return /^\/api\/v1\/(namespaces\/[^/]+\/)?secrets(\/|$)/.test(target.path);
+/** Keeps the reason and field path (they name, never quote), and replaces the message with a fixed text. */
+function scrubbedCause(cause: StatusCause): StatusCause {
+  return {
+    ...(cause.reason === undefined ? {} : { reason: cause.reason }),
+    ...(cause.field === undefined ? {} : { field: cause.field }),
+    message: saysImmutable(cause.message) ? SECRET_CAUSE_IMMUTABLE : SECRET_CAUSE_WITHHELD,
+  };
 }
 
 /**
- * The apiserver quotes offending values in Invalid and BadRequest messages
- * (`data[.dockerconfigjson]: Invalid value: "<the secret>": …`). For Secrets we rebuild those messages
- * from reasons and field paths only; other statuses (Forbidden, NotFound, Conflict, AlreadyExists) name
- * the object and the user, never a value, and are kept as they are.
+ * Whether the server's verdict is that the field may not change (`Forbidden: field is immutable when
+ * \`immutable\` is set`, `Invalid value: "Opaque": field is immutable`), read outside the quotes
+ * where it puts values, so that a value cannot pass itself off as the verdict.
  */
-function scrubbedSecretMessage(
-  status: number,
-  reason: string,
-  original: unknown,
-  details: StatusDetails | undefined,
-): string {
-  const echoesInput = status === 400 || status === 422 || reason === 'Invalid' || reason === 'BadRequest';
-  if (!echoesInput && typeof original === 'string' && original !== '') return original;
-  const name = details?.name ? ` "${details.name}"` : '';
-  const fields = (details?.causes ?? [])
-    .map((c) => [c.field, c.reason].filter((part) => part !== undefined && part !== '').join(': '))
-    .filter((line) => line !== '');
-  const problems =
-    fields.length > 0 ? `: ${fields.join('; ')}` : ' (message withheld: it may quote secret data)';
-  return `Secret${name} is ${reason === 'Invalid' ? 'invalid' : `rejected (${reason || `HTTP ${status}`})`}${problems}`;
+function saysImmutable(message: string | undefined): boolean {
+  return message !== undefined && /\bfield is immutable\b/.test(outsideQuotes(message));
+}
+
+/**
+ * The text with every double-quoted string (Go's %q, backslash escapes) emptied. A scanner, not a
+ * pattern: a value full of escaped quotes would make a backtracking regex quadratic, and the value is
+ * the tenant's to choose. An unclosed quote hides the rest.
+ */
+function outsideQuotes(text: string): string {
+  let out = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const character = text[i]!;
+    if (quoted) {
+      if (character === '\\') i++;
+      else if (character === '"') {
+        quoted = false;
+        out += '"';
+      }
+    } else {
+      out += character;
+      if (character === '"') quoted = true;
+    }
+  }
+  return out;
+}
+
+function describeCause(cause: StatusCause): string[] {
+  const line = [cause.field, cause.reason].filter((part) => part !== undefined && part !== '').join(': ');
+  if (line === '') return [];
+  return [cause.message === SECRET_CAUSE_IMMUTABLE ? `${line} (${SECRET_CAUSE_IMMUTABLE})` : line];
+}
+
+const TYPED_PATCH_PREFIX = /^failed to create typed patch object \([^)]*\): /;
+/** A path in structured-merge-diff's notation, in the characters Secret keys may use. */
+const SMD_PATH = String.raw`\.[A-Za-z0-9._\-/[\]]*`;
+const TYPE_MISMATCH = new RegExp(
+  `^(${SMD_PATH}): (expected (?:string|boolean|map|list|numeric \\(int or float\\)|any scalar)), got `,
+);
+const UNDECLARED = new RegExp(`^(${SMD_PATH}): (field not declared in schema)$`);
+
+/**
+ * The field paths and expected types of a server-side apply type error, which has no causes and says
+ * them only in its message: `failed to create typed patch object (ns/name; /v1, Kind=Secret):
+ * .stringData.pin: expected string, got &value.valueUnstructured{Value:987654321}` (several errors
+ * come as `errors:` and then one per line). A line is used only when it reads exactly as a path and
+ * one of structured-merge-diff's fixed phrases; what follows `got` — the value — is always dropped.
+ */
+function typedPatchProblems(message: string): string[] {
+  const prefix = TYPED_PATCH_PREFIX.exec(message);
+  if (!prefix) return [];
+  const lines = message
+    .slice(prefix[0].length)
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && line !== 'errors:');
+  const problems = lines.flatMap((line) => {
+    const [, path, phrase] = TYPE_MISMATCH.exec(line) ?? UNDECLARED.exec(line) ?? [];
+    return path && phrase ? [`${path}: ${phrase}`] : [];
+  });
+  const unread = lines.length - problems.length;
+  return unread > 0 && problems.length > 0 ? [...problems, `${unread} more withheld`] : problems;
+}
+
+const AUTHORIZATION_DENIAL =
+  /^[a-z0-9.]+(?: "[^"\\]*")? is forbidden: (User "[^"\\]*" cannot [a-z]+ resource "[a-z0-9./-]*" in API group "[a-z0-9.-]*" (?:in the namespace "[a-z0-9-]*"|at the cluster scope))(?:: |$)/;
+
+/**
+ * Who was refused what, from an authorization denial (`secrets "db" is forbidden: User "bob" cannot
+ * patch resource "secrets" in API group "" in the namespace "app"`): the request's attributes, which
+ * the API server writes from a fixed template, and which tell an operator which identity (an app's
+ * ServiceAccount, say) lacks which permission. An admission denial is Forbidden too, but its text is
+ * free (a policy may print the object), so it does not match and stays withheld, as does any reason
+ * an authorizer appends.
+ */
+function authorizationDenial(message: string): string[] {
+  const denial = AUTHORIZATION_DENIAL.exec(message)?.[1];
+  return denial === undefined ? [] : [denial];
+}
+
+/** The object name in `…/secrets/<name>` (undefined for a collection, as in a create). */
+function secretNameInPath(path: string): string | undefined {
+  const encoded = /\/secrets\/([^/]+)$/.exec(path)?.[1];
+  if (encoded === undefined) return undefined;
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return undefined;
+  }
 }
 
 function parseRetryAfter(header: string | string[] | undefined): number | undefined {

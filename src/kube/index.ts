@@ -69,6 +69,8 @@ export {
   isNotFound,
   KubeApiError,
   KubeTransportError,
+  SECRET_CAUSE_IMMUTABLE,
+  SECRET_CAUSE_WITHHELD,
   type StatusCause,
   type StatusDetails,
 } from './errors.js';
