@@ -29,6 +29,7 @@ import { API_VERSION, GROUP, VERSION, type Application } from '../src/api/v1alph
 import type { KubeObject } from '../src/core/objects.js';
 import { freePort, startControlPlane, type ControlPlane } from '../src/dev/controlplane.js';
 import { startGitHttpServer, type GitHttpServer } from '../src/dev/git-http-server.js';
+import { installSingleTeamApplier } from '../src/dev/single-team.js';
 import { loopbackRequest, type LoopbackApi } from '../src/dev/http.js';
 import { createKubeClient, startInformer, type HttpKubeClient } from '../src/kube/index.js';
 import { table } from './markdown.js';
@@ -419,6 +420,8 @@ async function startController(
     `127.0.0.1:${port}`,
     '--state-dir',
     stateDir,
+    '--default-service-account',
+    'capstan-system/capstan-applier',
     '--concurrency',
     flags.concurrency,
     '--log-level',
@@ -1143,6 +1146,7 @@ async function main(): Promise<void> {
     for (const crd of crds()) await kube.apply(crd as KubeObject, { force: true });
     for (const kind of ['Repository', 'Application'])
       await kube.mapper.waitForMapping(GROUP, kind, { timeoutMs: 60_000 });
+    await installSingleTeamApplier(kube);
     const gitRoot = join(work, 'git');
     await mkdir(gitRoot, { recursive: true });
     gitServer = await startGitHttpServer({ root: gitRoot });

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import type { KubeObject } from '../core/objects.js';
 import {
+  accessPolicySpecSchema,
   applicationSpecSchema,
   applicationStatusSchema,
   GROUP,
@@ -64,8 +65,11 @@ interface CrdInput {
   plural: string;
   singular: string;
   shortNames: string[];
+  /** Default `Namespaced`. */
+  scope?: 'Namespaced' | 'Cluster';
   spec: z.ZodType;
-  status: z.ZodType;
+  /** With a status, the CRD gets the status subresource (spec and status written apart). */
+  status?: z.ZodType;
   columns: { name: string; type: string; jsonPath: string; priority?: number }[];
 }
 
@@ -84,13 +88,13 @@ function crd(input: CrdInput): KubeObject {
         shortNames: input.shortNames,
         categories: ['capstan'],
       },
-      scope: 'Namespaced',
+      scope: input.scope ?? 'Namespaced',
       versions: [
         {
           name: VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          ...(input.status ? { subresources: { status: {} } } : {}),
           additionalPrinterColumns: input.columns,
           schema: {
             openAPIV3Schema: {
@@ -101,7 +105,7 @@ function crd(input: CrdInput): KubeObject {
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
                 spec: openApi(input.spec, 'input'),
-                status: openApi(input.status, 'output'),
+                ...(input.status ? { status: openApi(input.status, 'output') } : {}),
               },
             },
           },
@@ -158,8 +162,28 @@ export function applicationCrd(): KubeObject {
   });
 }
 
+/**
+ * Cluster-scoped (a tenant cannot touch the policy that binds it) and without status: the controller
+ * only reads policies, so it needs no right to write these security objects.
+ */
+export function accessPolicyCrd(): KubeObject {
+  return crd({
+    kind: 'AccessPolicy',
+    plural: 'accesspolicies',
+    singular: 'accesspolicy',
+    shortNames: ['cpol'],
+    scope: 'Cluster',
+    spec: accessPolicySpecSchema,
+    columns: [
+      { name: 'Namespaces', type: 'string', jsonPath: '.spec.namespaces' },
+      { name: 'Destinations', type: 'string', jsonPath: '.spec.destinationNamespaces', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  });
+}
+
 export function crds(): KubeObject[] {
-  return [repositoryCrd(), applicationCrd()];
+  return [repositoryCrd(), applicationCrd(), accessPolicyCrd()];
 }
 
 /** The YAML of deploy/crds.yaml. */

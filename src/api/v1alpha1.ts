@@ -1,6 +1,7 @@
 /**
- * Capstan's API, `capstan.dev/v1alpha1`: `Repository` (where desired state lives) and
- * `Application` (a path of a repository at a ref, rendered and kept applied).
+ * Capstan's API, `capstan.dev/v1alpha1`: `Repository` (where desired state lives),
+ * `Application` (a path of a repository at a ref, rendered and kept applied) and `AccessPolicy`
+ * (cluster-scoped: what the Applications and Repositories of some namespaces may do).
  *
  * The zod schemas are the single source: they validate specs at run time (an invalid spec marks
  * that object alone Stalled), give the TypeScript types, and generate the CRDs' OpenAPI schemas
@@ -45,7 +46,7 @@ export const repositorySpecSchema = z.object({
     .object({ name: localName })
     .optional()
     .describe(
-      'Secret in the same namespace: `username` + `password` (or `token`) for HTTPS; `sshPrivateKey` + `knownHosts` (and optional `passphrase`) for SSH.',
+      'Secret in the same namespace: `username` + `password` (or `token`) for HTTPS; `sshPrivateKey` + `knownHosts` (and optional `passphrase`) for SSH. It must list this URL in its annotation capstan.dev/git-urls (URL prefixes it may be sent to); plain http:// also needs capstan.dev/allow-insecure-http: "true" on it.',
     ),
   interval: duration(
     'How often to look for new commits (a cheap ls-remote; webhooks make it immediate).',
@@ -135,12 +136,103 @@ export const applicationSpecSchema = z.object({
   healthTimeout: duration('How long to wait for applied objects to become healthy.', '5m'),
   serviceAccountName: localName
     .optional()
-    .describe('Apply and read the objects as this ServiceAccount (same namespace).'),
+    .describe(
+      "Apply, read, prune and delete the objects as this ServiceAccount (same namespace). Without it the controller's --default-service-account is used, or the Application is refused (never the controller's own rights).",
+    ),
   suspend: z.boolean().default(false).describe('Stop reconciling.'),
+});
+
+/** A namespace name, or a glob over names where `*` stands for any run of characters. */
+const namespacePattern = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?$/, 'must be a namespace name, optionally with * wildcards');
+
+const groupKind = z.object({
+  group: z
+    .string()
+    .max(253)
+    .regex(/^[a-z0-9.*-]*$/, 'must be an API group ("" for the core group), optionally with * wildcards')
+    .describe('API group: "" for the core group (ConfigMap, Namespace, …); * wildcards allowed.'),
+  kind: z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(/^[A-Za-z0-9*]+$/, 'must be a kind such as ClusterRole, optionally with * wildcards')
+    .describe('Kind, e.g. ClusterRole; * wildcards allowed.'),
+});
+
+/**
+ * What the Applications and Repositories of some namespaces may do, checked before anything is
+ * applied: a second wall behind the RBAC of the ServiceAccount an Application applies as.
+ */
+export const accessPolicySpecSchema = z.object({
+  namespaces: z
+    .array(namespacePattern)
+    .min(1)
+    .max(256)
+    .describe(
+      'Namespaces (names or * globs) whose Applications and Repositories this policy binds. Every policy that binds a namespace applies: an object must be allowed by all of them.',
+    ),
+  destinationNamespaces: z
+    .array(namespacePattern)
+    .max(256)
+    .default([])
+    .describe(
+      "Namespaces (names or * globs) that namespaced objects may land in, besides the Application's own namespace (always allowed). Also limits which Namespace objects may be applied.",
+    ),
+  clusterResources: z
+    .array(groupKind)
+    .max(256)
+    .default([])
+    .describe(
+      'Cluster-scoped kinds that may be applied; default none. Namespace is cluster-scoped: applying one needs it listed here (and its name must be an allowed destination).',
+    ),
+  namespacedResources: z
+    .object({
+      allow: z
+        .array(groupKind)
+        .max(256)
+        .optional()
+        .describe('Namespaced kinds that may be applied; absent means every kind, [] means none.'),
+      deny: z
+        .array(groupKind)
+        .max(256)
+        .default([])
+        .describe('Namespaced kinds that may not be applied; wins over allow.'),
+    })
+    .default({ deny: [] })
+    .describe('Which namespaced kinds may be applied.'),
+  sourceUrls: z
+    .array(z.string().min(1).max(2048))
+    .max(256)
+    .default([])
+    .describe(
+      'URL prefixes the Repositories may use; default any. Matched on the parsed URL: same scheme, host and port, then whole leading path segments (https://git.example.com/team-a allows .../team-a/app, not .../team-a-other/app nor http://...); a prefix ending in .git allows that repository alone; an ssh user, when named, must match. No wildcards.',
+    ),
+  serviceAccounts: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(317)
+        .regex(
+          /^([a-z0-9*][-a-z0-9*]*\/)?[a-z0-9*][-a-z0-9.*]*$/,
+          'must be NAME or NAMESPACE/NAME (globs with *)',
+        ),
+    )
+    .max(256)
+    .default([])
+    .describe(
+      "ServiceAccounts the Applications may be applied as (their serviceAccountName, or the controller's --default-service-account): NAME in the Application's namespace, or NAMESPACE/NAME; * globs. Default: any ServiceAccount of the Application's own namespace, and no other.",
+    ),
 });
 
 export type RepositorySpec = z.output<typeof repositorySpecSchema>;
 export type ApplicationSpec = z.output<typeof applicationSpecSchema>;
+export type AccessPolicySpec = z.output<typeof accessPolicySpecSchema>;
+export type GroupKindPattern = z.output<typeof groupKind>;
 
 /** A kstatus condition (`Ready`, `Reconciling`, `Stalled`). */
 export const conditionSchema = z.object({
@@ -227,4 +319,16 @@ export interface Application extends KubeObject {
   metadata: NamespacedMeta;
   spec: z.input<typeof applicationSpecSchema>;
   status?: ApplicationStatus;
+}
+
+/**
+ * Cluster-scoped, so that a tenant with every right in its own namespaces can neither edit nor delete
+ * the policy that binds it. No status: the controller only reads policies; problems show where they
+ * bite, in the status of the Applications and Repositories they bind.
+ */
+export interface AccessPolicy extends KubeObject {
+  apiVersion: typeof API_VERSION;
+  kind: 'AccessPolicy';
+  metadata: ObjectMeta & { name: string };
+  spec: z.input<typeof accessPolicySpecSchema>;
 }

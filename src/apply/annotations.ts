@@ -14,6 +14,12 @@ export const ANNOTATION = {
   force: 'capstan.dev/force',
   /** An integer: objects of a lower wave are applied (and healthy) before higher waves start. */
   wave: 'capstan.dev/wave',
+  /**
+   * `"true"` on a desired object: take over the live object of that name although no app manages it
+   * (created by hand or by another tool, or released by an app that left it). Without it such an
+   * object is refused, never silently taken.
+   */
+  adopt: 'capstan.dev/adopt',
   /** Written: the commit that last created or changed the object. */
   revision: 'capstan.dev/revision',
 } as const;

@@ -65,6 +65,16 @@ export class OwnershipConflictError extends CapstanError {
   }
 }
 
+/** A live object no app manages, and the desired one does not ask to adopt it. */
+export class UnmanagedObjectError extends CapstanError {
+  constructor(ref: ObjectRef) {
+    super(
+      'conflict',
+      `${formatRef(ref)} already exists and no app manages it; Capstan does not take over objects it did not create (to adopt it, annotate it in Git with ${ANNOTATION.adopt}: "true")`,
+    );
+  }
+}
+
 /** Applies the phases in order. A failed object does not stop the others of its phase; a failed phase stops later phases. */
 export async function applyPhases(
   phases: readonly ApplyPhase[],
@@ -165,8 +175,7 @@ async function applyOne(
 ): Promise<ObjectResult> {
   const ref = refOf(desiredAsRendered);
   try {
-    const owner = live?.metadata.annotations?.[ANNOTATION.app];
-    if (owner && owner !== appKey(options.app)) throw new OwnershipConflictError(ref, owner);
+    assertMayTakeOver(ref, desiredAsRendered, live, options.app);
     // `capstan.dev/revision` records the commit that last changed this object: an object a commit
     // leaves alone keeps its revision, so it compares equal and is not written.
     const liveRevision = live?.metadata.annotations?.[ANNOTATION.revision];
@@ -304,6 +313,20 @@ export async function waitUntilGone(
     }
     // The watch ended without the deletion (server timeout): look again.
   }
+}
+
+/** An object belongs to the app that created (or explicitly adopted) it, and to no other. */
+function assertMayTakeOver(
+  ref: ObjectRef,
+  desired: KubeObject,
+  live: KubeObject | undefined,
+  app: AppIdentity,
+): void {
+  if (!live) return;
+  const owner = live.metadata.annotations?.[ANNOTATION.app];
+  if (owner === appKey(app)) return;
+  if (owner) throw new OwnershipConflictError(ref, owner);
+  if (desired.metadata.annotations?.[ANNOTATION.adopt] !== 'true') throw new UnmanagedObjectError(ref);
 }
 
 function withOwner(object: KubeObject, app: AppIdentity, revision: string | undefined): KubeObject {

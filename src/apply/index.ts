@@ -3,6 +3,7 @@ export {
   applyPhases,
   isImmutableFieldError,
   OwnershipConflictError,
+  UnmanagedObjectError,
   waitUntilGone,
   type ApplyOptions,
   type ApplyPhase,

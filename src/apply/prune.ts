@@ -7,7 +7,7 @@ import pLimit from 'p-limit';
 import { CapstanError, messageOf } from '../core/errors.js';
 import { formatRef, refKey, type ObjectRef } from '../core/objects.js';
 import type { KubeClient } from '../kube/index.js';
-import { ANNOTATION, appKey, type AppIdentity } from './annotations.js';
+import { ANNOTATION, appKey, MANAGED_LABEL, type AppIdentity } from './annotations.js';
 import type { ObjectResult } from './applier.js';
 import { entryRef, type InventoryEntry } from './inventory.js';
 
@@ -20,6 +20,11 @@ export interface PruneOptions {
   readonly concurrency: number;
   /** Orders refs for deletion: dependents first, Namespaces and CRDs last. */
   readonly order: (refs: readonly ObjectRef[]) => ObjectRef[][];
+  /**
+   * `release`: leave every object in place but give up the app's claim on it (the Application is
+   * deleted with prune off). Default `delete`.
+   */
+  readonly mode?: 'delete' | 'release';
   readonly signal?: AbortSignal;
   readonly onResult?: (result: ObjectResult) => void;
 }
@@ -82,11 +87,17 @@ async function pruneOne(ref: ObjectRef, version: string, options: PruneOptions):
     const live = await options.kube.get(ref, { version, ...signal });
     if (!live) return { ref, action: 'skipped', reason: 'already gone' };
     if (live.metadata.deletionTimestamp) return { ref, action: 'pruned', reason: 'already being deleted' };
+    // Only what carries this app's claim: an inventory is a ConfigMap a tenant may be able to edit,
+    // and an entry naming someone else's object must not delete it.
     const owner = live.metadata.annotations?.[ANNOTATION.app];
-    if (owner && owner !== appKey(options.app))
-      return { ref, action: 'skipped', reason: `not pruned: it now belongs to app ${owner}` };
-    if (live.metadata.annotations?.[ANNOTATION.prune] === 'disabled') {
-      return { ref, action: 'skipped', reason: `not pruned: annotated ${ANNOTATION.prune}: disabled` };
+    if (owner !== appKey(options.app)) {
+      const why = owner ? `it now belongs to app ${owner}` : `it does not carry this app's ${ANNOTATION.app}`;
+      return { ref, action: 'skipped', reason: `not pruned: ${why}` };
+    }
+    if (options.mode === 'release' || live.metadata.annotations?.[ANNOTATION.prune] === 'disabled') {
+      if (!options.dryRun) await release(ref, version, options);
+      const why = options.mode === 'release' ? 'left in place' : `annotated ${ANNOTATION.prune}: disabled`;
+      return { ref, action: 'skipped', reason: `not pruned: ${why}; released (no app owns it now)` };
     }
     if (!options.dryRun) {
       await options.kube.delete(ref, {
@@ -100,4 +111,23 @@ async function pruneOne(ref: ObjectRef, version: string, options: PruneOptions):
   } catch (error) {
     return { ref, action: 'failed', reason: `pruning ${formatRef(ref)} failed: ${messageOf(error)}` };
   }
+}
+
+/**
+ * Gives up the app's claim on an object it leaves behind: without `capstan.dev/app` nobody owns it,
+ * so no app — the one that left it included — takes it again without saying so
+ * (`capstan.dev/adopt`), and none is locked out by a claim its owner no longer exercises.
+ */
+async function release(ref: ObjectRef, version: string, options: PruneOptions): Promise<void> {
+  await options.kube.patch(
+    ref,
+    {
+      metadata: {
+        annotations: { [ANNOTATION.app]: null, [ANNOTATION.revision]: null },
+        labels: { [MANAGED_LABEL.key]: null },
+      },
+    },
+    'merge',
+    { version, ...(options.signal ? { signal: options.signal } : {}) },
+  );
 }

@@ -395,7 +395,10 @@ function specSummary(spec: ApplicationSpec, app: Application, repository: Reposi
     ),
     field('Sync policy', policyText),
     field('Depends on', spec.dependsOn.map((d) => d.name).join(', ') || NONE),
-    field('Service account', spec.serviceAccountName ?? '<none: the controller applies>'),
+    field(
+      'Service account',
+      spec.serviceAccountName ?? "<none: the controller's --default-service-account, if set>",
+    ),
     field('Health timeout', spec.healthTimeout),
     field('Suspended', String(spec.suspend)),
   ];

@@ -24,6 +24,7 @@ import { isCapstanError, messageOf } from '../core/errors.js';
 import type { AppSpec } from '../engine/app.js';
 import type { Engine, SyncResult } from '../engine/sync.js';
 import { computeStatus, type HealthStatus } from '../health/index.js';
+import { checkServiceAccount, PolicyViolationError, type EffectivePolicy } from '../plan/index.js';
 import type { KubeClient } from '../kube/index.js';
 import { redactText } from '../source/index.js';
 import type { Revision } from '../source/index.js';
@@ -33,6 +34,7 @@ import { findCycle } from './dependencies.js';
 import type { EventRecorder } from './events.js';
 import { parseDurationMs, type RepositoryAccess } from './repository.js';
 import { patchStatus } from './status.js';
+import { applyIdentityOf, type ServiceAccountRef, type TenancyOptions } from './tenancy.js';
 
 export interface ApplicationReconcilerDeps {
   readonly kube: KubeClient;
@@ -43,8 +45,12 @@ export interface ApplicationReconcilerDeps {
   readonly repositories: { get(name: string, namespace: string): Repository | undefined };
   /** Repository URL + credentials, and the revision its last fetch resolved for a ref. */
   readonly access: RepositoryAccess;
-  /** An engine acting as the given ServiceAccount (or as the controller when undefined). */
-  readonly engineFor: (namespace: string, serviceAccountName: string | undefined) => Engine;
+  /** An engine acting as the given ServiceAccount (impersonated: its RBAC decides what it may do). */
+  readonly engineFor: (serviceAccount: ServiceAccountRef) => Engine;
+  /** Who applies Applications that name no ServiceAccount. */
+  readonly tenancy: TenancyOptions;
+  /** The AccessPolicies binding a namespace (undefined: none does). */
+  readonly policyFor?: (namespace: string) => EffectivePolicy | undefined;
   readonly recordEvent: EventRecorder;
   readonly now: () => Date;
   /** Full re-check of a Ready app this often, as a safety net under the event-driven triggers. */
@@ -89,6 +95,19 @@ export async function reconcileApplication(
       reason: 'Suspended',
       message: 'reconciliation is suspended',
     });
+    return {};
+  }
+
+  const identity = applyIdentityOf(namespace, spec.serviceAccountName, deps.tenancy);
+  if (!identity.allowed) {
+    await finish(deps, app, status, { state: 'stalled', reason: identity.reason, message: identity.message });
+    return {};
+  }
+  const policy = deps.policyFor?.(namespace);
+  const refusedIdentity = policy && checkServiceAccount(policy, namespace, identity.serviceAccount);
+  if (refusedIdentity) {
+    const message = `AccessPolicy violation: ${refusedIdentity.message}`;
+    await finish(deps, app, status, { state: 'stalled', reason: 'PolicyViolation', message });
     return {};
   }
 
@@ -157,8 +176,8 @@ export async function reconcileApplication(
   let result: SyncResult;
   try {
     result = await deps
-      .engineFor(namespace, spec.serviceAccountName)
-      .sync(toAppSpec(app, spec, repoSpec), { mode });
+      .engineFor(identity.serviceAccount)
+      .sync({ ...toAppSpec(app, spec, repoSpec), ...(policy ? { policy } : {}) }, { mode });
   } catch (error) {
     status.lastAttemptedRevision = revision.sha;
     appendHistory(status, {
@@ -316,6 +335,8 @@ function resourceStatus(object: ObjectResult): ResourceStatus {
 
 function failure(error: unknown, fallbackReason: string): Outcome {
   const message = redactText(messageOf(error)).slice(0, 2048);
+  // Only a change of Git or of the policy helps; both wake the Application.
+  if (error instanceof PolicyViolationError) return { state: 'stalled', reason: 'PolicyViolation', message };
   if (isCapstanError(error) && error.kind === 'transient')
     return {
       state: 'failed',

@@ -16,12 +16,14 @@ import { messageOf } from '../core/errors.js';
 import type { Engine, SyncResult } from '../engine/sync.js';
 import type { HealthStatus } from '../health/index.js';
 import { serviceAccountIdentity, startInformer, type Informer, type KubeClient } from '../kube/index.js';
-import { parseRepoUrl, type GitSource } from '../source/index.js';
+import { isPushedRepository, type GitSource } from '../source/index.js';
 import { dependenciesOf, reconcileApplication } from './application.js';
 import { DriftWatcher } from './drift.js';
 import { kubeEventRecorder } from './events.js';
 import { WorkQueue } from './queue.js';
 import { createRepositoryAccess, reconcileRepository } from './repository.js';
+import { startPolicyIndex, type PolicyChange, type PolicyIndex } from './policies.js';
+import type { ServiceAccountRef, TenancyOptions } from './tenancy.js';
 
 export interface ControllerLog {
   debug(fields: Record<string, unknown>, message: string): void;
@@ -34,8 +36,10 @@ export interface ControllerOptions {
   /** The controller's own client (status, inventories, secrets, drift watches). */
   readonly kube: KubeClient;
   readonly git: GitSource;
-  /** Makes the engine for a client (the controller's, or one impersonating an app's ServiceAccount). */
+  /** Makes the engine for a client impersonating an Application's ServiceAccount. */
   readonly createEngine: (kube: KubeClient) => Engine;
+  /** Who applies Applications that name no ServiceAccount (never the controller itself). */
+  readonly tenancy: TenancyOptions;
   /** Reconciles running at once. Default 4. */
   readonly concurrency?: number;
   /** Full re-check of every Application this often. Default 10 minutes. */
@@ -59,13 +63,19 @@ export class Controller {
   private queue: WorkQueue<QueueKey> | undefined;
   private applications: Informer<Application> | undefined;
   private repositories: Informer<Repository> | undefined;
+  private policies: PolicyIndex | undefined;
   private started = false;
 
   constructor(private readonly options: ControllerOptions) {}
 
   /** Informers synced and the queue running. */
   isReady(): boolean {
-    return this.started && (this.applications?.hasSynced ?? false) && (this.repositories?.hasSynced ?? false);
+    return (
+      this.started &&
+      (this.applications?.hasSynced ?? false) &&
+      (this.repositories?.hasSynced ?? false) &&
+      (this.policies?.hasSynced ?? false)
+    );
   }
 
   /** Runs until `signal` aborts; then stops taking work and waits for running reconciles. */
@@ -74,8 +84,17 @@ export class Controller {
     const now = this.options.now ?? (() => new Date());
     const resyncMs = this.options.resyncMs ?? 10 * 60_000;
     const scope = this.options.namespace ? { namespace: this.options.namespace } : {};
+    // Before anything else: no reconcile may run before the policies are known (it would fail closed).
+    const policies = startPolicyIndex(kube, {
+      signal,
+      onChange: (change) => this.policyChanged(change),
+      onError: (error) => log.warn({ err: messageOf(error) }, 'AccessPolicy'),
+    });
+    this.policies = policies;
+    const policyFor = (namespace: string) => policies.forNamespace(namespace);
     const access = createRepositoryAccess({
       kube,
+      policyFor,
       git: this.options.git,
       now,
       onRefMoved: (repo) => this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`),
@@ -84,12 +103,12 @@ export class Controller {
       log.warn({ err: messageOf(error) }, 'recording an event failed'),
     );
     const engines = new Map<string, Engine>();
-    const engineFor = (namespace: string, serviceAccount: string | undefined): Engine => {
-      const key = serviceAccount ? `${namespace}/${serviceAccount}` : '';
+    const engineFor = (serviceAccount: ServiceAccountRef): Engine => {
+      const key = `${serviceAccount.namespace}/${serviceAccount.name}`;
       let engine = engines.get(key);
       if (!engine) {
         engine = this.options.createEngine(
-          serviceAccount ? kube.impersonate(serviceAccountIdentity(namespace, serviceAccount)) : kube,
+          kube.impersonate(serviceAccountIdentity(serviceAccount.namespace, serviceAccount.name)),
         );
         engines.set(key, engine);
       }
@@ -129,6 +148,8 @@ export class Controller {
                     repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
                     access,
                     engineFor,
+                    tenancy: this.options.tenancy,
+                    policyFor,
                     recordEvent,
                     now,
                     resyncMs,
@@ -220,7 +241,7 @@ export class Controller {
       },
       onError: (error) => log.warn({ err: messageOf(error) }, 'Application watch error'),
     });
-    await Promise.all([this.repositories.synced, this.applications.synced]);
+    await Promise.all([this.repositories.synced, this.applications.synced, policies.synced]);
     this.started = true;
     log.info(
       { applications: this.applications.list().length, repositories: this.repositories.list().length },
@@ -230,19 +251,22 @@ export class Controller {
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     this.started = false;
     await queue.shutdown({ drain: false });
-    await Promise.allSettled([this.repositories.stopped, this.applications.stopped]);
+    await Promise.allSettled([this.repositories.stopped, this.applications.stopped, policies.stopped]);
   }
 
-  /** A webhook announced a push: poll the Repositories with that URL now. Returns how many matched. */
-  repositoriesPushed(urls: readonly string[]): number {
-    const wanted = new Set(urls.flatMap((url) => identityOf(url) ?? []));
+  /**
+   * A webhook announced a push: poll now the Repositories it names. `repositoryKeys` are the keys
+   * the server computed from the webhook's URLs (`PushEvent.repositoryKeys`); matching them with
+   * the same function a standby forwards with is what makes leader and standby wake the same
+   * Repositories. Returns how many matched.
+   */
+  repositoriesPushed(repositoryKeys: readonly string[]): number {
+    const pushed = new Set(repositoryKeys);
     let matched = 0;
     for (const repo of this.repositories?.list() ?? []) {
-      const identity = identityOf((repo.spec as { url?: string }).url ?? '');
-      if (identity && wanted.has(identity)) {
-        matched++;
-        this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`, { urgent: true });
-      }
+      if (!isPushedRepository((repo.spec as { url?: string }).url ?? '', pushed)) continue;
+      matched++;
+      this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`, { urgent: true });
     }
     return matched;
   }
@@ -263,6 +287,16 @@ export class Controller {
         this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`);
       }
     }
+  }
+
+  /** What a policy allows changed: everything in the namespaces it binds is judged again. */
+  private policyChanged(change: PolicyChange): void {
+    for (const repo of this.repositories?.list() ?? [])
+      if (change.affects(repo.metadata.namespace))
+        this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`);
+    for (const app of this.applications?.list() ?? [])
+      if (change.affects(app.metadata.namespace))
+        this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`);
   }
 
   private enqueueSourceOf(app: Application): void {
@@ -309,13 +343,4 @@ function kindsOf(result: SyncResult): { group: string; version: string; kind: st
     kinds.set(`${group}/${version}/${object.ref.kind}`, { group, version, kind: object.ref.kind });
   }
   return [...kinds.values()];
-}
-
-/** The repository's identity without its scheme, so an https push matches an ssh Repository. */
-function identityOf(url: string): string | undefined {
-  try {
-    return parseRepoUrl(url, { allowFileUrls: true }).identity.replace(/^[a-z]+:\/\//, '');
-  } catch {
-    return undefined;
-  }
 }

@@ -20,7 +20,7 @@ function deletedApp(spec: Partial<Application['spec']> = {}): Application {
       deletionTimestamp: '2026-11-26T00:00:00Z',
       finalizers: ['example.com/other', FINALIZER],
     },
-    spec: { sourceRef: { name: 'apps' }, path: 'web', ...spec },
+    spec: { sourceRef: { name: 'apps' }, path: 'web', serviceAccountName: 'deployer', ...spec },
   };
 }
 
@@ -36,6 +36,7 @@ function setup(uninstall: Engine['uninstall']) {
   } as unknown as KubeClient;
   const deps = {
     kube,
+    tenancy: {},
     engineFor: () => ({
       sync: () => Promise.reject(new Error('not expected')),
       uninstall: (app, options) => {
@@ -69,6 +70,7 @@ describe('finalizeApplication', () => {
         app: { namespace: 'apps', name: 'web' },
         options: {
           owner: { apiVersion: 'capstan.dev/v1alpha1', kind: 'Application', name: 'web', uid: 'uid-1' },
+          release: false,
         },
       },
     ]);
@@ -104,9 +106,27 @@ describe('finalizeApplication', () => {
     expect(patches).toHaveLength(1);
   });
 
-  it('leaves the objects when prune is off, suspended, or the spec is invalid', async () => {
+  it('leaves the objects and releases them when prune is off', async () => {
+    const released = (name: string): ObjectResult => ({
+      ref: ref(name),
+      action: 'skipped',
+      reason: 'not pruned: left in place; released (no app owns it now)',
+    });
+    const { deps, events, uninstalls, patches } = setup(async () => ({
+      objects: [released('a'), released('b')],
+      failed: false,
+    }));
+    expect(await finalizeApplication(deps, deletedApp({ syncPolicy: { prune: false } }), 0)).toEqual({});
+    expect(uninstalls).toMatchObject([{ options: { release: true } }]);
+    expect(events).toEqual([
+      'Normal Orphaned: prune is off: 2 object(s) left in place and released (no app owns them now)',
+    ]);
+    expect(patches).toHaveLength(1);
+  });
+
+  it('touches no object when suspended, when the spec is invalid, or with no ServiceAccount to act as', async () => {
     for (const [spec, why] of [
-      [{ syncPolicy: { prune: false } }, 'prune is off'],
+      [{ serviceAccountName: undefined }, 'it names no ServiceAccount to delete them as'],
       [{ suspend: true }, 'it is suspended'],
       [{ path: 42 as unknown as string }, 'its spec is invalid'],
     ] as const) {

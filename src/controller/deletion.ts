@@ -21,6 +21,7 @@ import { formatRef } from '../core/objects.js';
 import { isConflict, isNotFound, type KubeClient } from '../kube/index.js';
 import { redactText } from '../source/index.js';
 import type { ApplicationReconcilerDeps, ReconcileOutcome } from './application.js';
+import { applyIdentityOf, type ApplyIdentity, type ServiceAccountRef } from './tenancy.js';
 
 /** Attempts at deleting an app's objects before its Application is let go with leftovers. */
 export const DELETION_ATTEMPTS = 5;
@@ -43,41 +44,17 @@ export async function finalizeApplication(
   failedAttempts: number,
 ): Promise<ReconcileOutcome> {
   if (!app.metadata.finalizers?.includes(FINALIZER)) return {};
-  const { namespace, name } = app.metadata;
   const parsed = applicationSpecSchema.safeParse(app.spec);
   const spec = parsed.success ? parsed.data : undefined;
-  const keep = whyObjectsStay(spec);
+  const identity = spec && applyIdentityOf(app.metadata.namespace, spec.serviceAccountName, deps.tenancy);
+  const untouched = whyObjectsAreUntouched(spec, identity);
 
-  if (spec === undefined || keep !== undefined) {
-    await deps.recordEvent(app, 'Normal', 'Orphaned', `objects left in place: ${keep}`);
+  if (untouched !== undefined || !spec || !identity?.allowed) {
+    await deps.recordEvent(app, 'Normal', 'Orphaned', `objects left in place: ${untouched}`);
   } else {
-    const owner = ownerOf(app);
-    const lastAttempt = failedAttempts + 1 >= DELETION_ATTEMPTS;
-    let summary: { type: 'Normal' | 'Warning'; reason: string; message: string };
-    try {
-      const { objects, failed } = await deps
-        .engineFor(namespace, spec.serviceAccountName)
-        .uninstall({ namespace, name }, owner ? { owner } : {});
-      // Skipped: kept on purpose (another app's now, or annotated); failed: what the retries are for.
-      const leftovers = objects.filter((o) => o.action === 'failed' || o.action === 'skipped');
-      if (failed && !lastAttempt) {
-        // The queue retries with backoff; what was deleted is out of the inventory already.
-        const failures = describe(objects.filter((o) => o.action === 'failed'));
-        throw new CapstanError('transient', `deleting Application ${namespace}/${name}: ${failures}`);
-      }
-      const pruned = objects.filter((o) => o.action === 'pruned').length;
-      summary = {
-        type: failed ? 'Warning' : 'Normal',
-        reason: failed ? 'DeletionIncomplete' : 'Deleted',
-        message:
-          `deleted ${pruned} object(s)` +
-          (leftovers.length > 0 ? `; left in place: ${describe(leftovers)}` : ''),
-      };
-    } catch (error) {
-      if (!lastAttempt) throw error;
-      const message = `gave up deleting its objects: ${redactText(messageOf(error))}`.slice(0, 1024);
-      summary = { type: 'Warning', reason: 'DeletionIncomplete', message };
-    }
+    // Prune off: the objects stay, but the claim of an Application that no longer exists goes.
+    const release = !spec.syncPolicy.prune;
+    const summary = await removeObjects(deps, app, identity.serviceAccount, { release, failedAttempts });
     await deps.recordEvent(app, summary.type, summary.reason, summary.message);
   }
 
@@ -85,11 +62,59 @@ export async function finalizeApplication(
   return (await setFinalizers(deps.kube, app, others)) ? {} : { requeueAfterMs: 1000 };
 }
 
-/** Why deleting the Application leaves its objects in place, or undefined when they go with it. */
-function whyObjectsStay(spec: ApplicationSpec | undefined): string | undefined {
+/** Deletes (or releases) what the Application applied; throws to be retried until the last attempt. */
+async function removeObjects(
+  deps: ApplicationReconcilerDeps,
+  app: Application,
+  serviceAccount: ServiceAccountRef,
+  options: { release: boolean; failedAttempts: number },
+): Promise<{ type: 'Normal' | 'Warning'; reason: string; message: string }> {
+  const { namespace, name } = app.metadata;
+  const owner = ownerOf(app);
+  const lastAttempt = options.failedAttempts + 1 >= DELETION_ATTEMPTS;
+  try {
+    const { objects, failed } = await deps
+      .engineFor(serviceAccount)
+      .uninstall({ namespace, name }, { ...(owner ? { owner } : {}), release: options.release });
+    if (failed && !lastAttempt) {
+      // The queue retries with backoff; what was done is out of the inventory already.
+      const failures = describe(objects.filter((o) => o.action === 'failed'));
+      throw new CapstanError('transient', `deleting Application ${namespace}/${name}: ${failures}`);
+    }
+    if (options.release) {
+      const released = objects.filter((o) => o.action === 'skipped' && o.reason?.includes('released'));
+      return {
+        type: failed ? 'Warning' : 'Normal',
+        reason: failed ? 'DeletionIncomplete' : 'Orphaned',
+        message: `prune is off: ${released.length} object(s) left in place and released (no app owns them now)`,
+      };
+    }
+    // Skipped: kept on purpose (another app's now, or annotated); failed: what the retries are for.
+    const leftovers = objects.filter((o) => o.action === 'failed' || o.action === 'skipped');
+    const pruned = objects.filter((o) => o.action === 'pruned').length;
+    return {
+      type: failed ? 'Warning' : 'Normal',
+      reason: failed ? 'DeletionIncomplete' : 'Deleted',
+      message:
+        `deleted ${pruned} object(s)` +
+        (leftovers.length > 0 ? `; left in place: ${describe(leftovers)}` : ''),
+    };
+  } catch (error) {
+    if (!lastAttempt) throw error;
+    const message = `gave up deleting its objects: ${redactText(messageOf(error))}`.slice(0, 1024);
+    return { type: 'Warning', reason: 'DeletionIncomplete', message };
+  }
+}
+
+/** Why deleting the Application touches none of its objects, or undefined when it does. */
+function whyObjectsAreUntouched(
+  spec: ApplicationSpec | undefined,
+  identity: ApplyIdentity | undefined,
+): string | undefined {
   if (!spec) return 'its spec is invalid';
-  if (!spec.syncPolicy.prune) return 'prune is off';
   if (spec.suspend) return 'it is suspended';
+  // Deleting is applying too: never with the controller's own rights.
+  if (!identity?.allowed) return 'it names no ServiceAccount to delete them as';
   return undefined;
 }
 

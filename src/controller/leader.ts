@@ -369,6 +369,44 @@ export class LeaderElector {
   }
 }
 
+/** Another replica renews the Lease: a process without leader election must not run beside it. */
+export class ActiveLeaderError extends UserError {
+  constructor(ref: ObjectRef, holder: string) {
+    super(
+      `another controller (${holder}) holds and renews the Lease ${ref.namespace}/${ref.name}: two active controllers would fight over the cluster; run with leader election (the default) instead of --no-leader-elect`,
+    );
+  }
+}
+
+/**
+ * Resolves when nobody holds the Lease, or its holder stopped renewing it; throws ActiveLeaderError
+ * when the record changes (a renewal) within one lease duration. Judged on this process's clock from
+ * what it observes, as the elector does, so clock skew between replicas does not matter.
+ */
+export async function assertNoActiveLeader(
+  kube: Pick<KubeClient, 'get'>,
+  lease: { namespace: string; name: string },
+  options: { clock?: Clock; pollMs?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  const clock = options.clock ?? systemClock;
+  const signal = options.signal ?? new AbortController().signal;
+  const ref: ObjectRef = { group: 'coordination.k8s.io', kind: 'Lease', ...lease };
+  const recordOf = (found: Lease | undefined): string => JSON.stringify(found?.spec ?? {});
+  const first = (await kube.get(ref)) as Lease | undefined;
+  const holder = first?.spec?.holderIdentity ?? '';
+  if (holder === '') return;
+  const deadline = clock.now().getTime() + (first?.spec?.leaseDurationSeconds ?? 0) * 1000;
+  while (clock.now().getTime() < deadline && !signal.aborted) {
+    await sleep(clock, options.pollMs ?? 1000, signal);
+    const current = (await kube.get(ref)) as Lease | undefined;
+    if (recordOf(current) !== recordOf(first)) {
+      const now = current?.spec?.holderIdentity ?? '';
+      if (now !== '') throw new ActiveLeaderError(ref, now);
+      return;
+    }
+  }
+}
+
 /** metav1.MicroTime: RFC 3339 in UTC with six fractional digits. */
 export function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');

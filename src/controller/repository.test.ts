@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Repository } from '../api/v1alpha1.js';
 import type { KubeClient } from '../kube/index.js';
 import type { GitSource, Revision } from '../source/index.js';
+import { CredentialScopeError } from '../source/credential-scope.js';
 import { createRepositoryAccess, parseDurationMs, touches } from './repository.js';
 
 describe('touches', () => {
@@ -63,5 +64,60 @@ describe('createRepositoryAccess', () => {
     // The Repository's reconcile still sees the move, so the other apps on main are woken.
     expect(await access.refresh(repository, ['main'])).toEqual([{ ref: 'main', from: first, to: head }]);
     expect(await access.refresh(repository, ['main'])).toEqual([]);
+  });
+});
+
+describe('createRepositoryAccess().source', () => {
+  const secretWith = (annotations: Record<string, string>) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'git-creds', namespace: 'shop', annotations },
+    data: {
+      username: Buffer.from('deployer').toString('base64'),
+      password: Buffer.from('s3cret-value').toString('base64'),
+    },
+  });
+  const access = (secret: object) =>
+    createRepositoryAccess({
+      kube: { get: async () => secret } as unknown as KubeClient,
+      git: {} as GitSource,
+      now: () => new Date(0),
+    });
+  const repositoryAt = (url: string) =>
+    ({
+      apiVersion: 'capstan.dev/v1alpha1',
+      kind: 'Repository',
+      metadata: { name: 'apps', namespace: 'shop' },
+      spec: { url, secretRef: { name: 'git-creds' } },
+    }) as Repository;
+
+  it('refuses a Secret whose capstan.dev/git-urls does not cover the URL, without its values', async () => {
+    const error = await access(secretWith({ 'capstan.dev/git-urls': 'https://git.example.com/shop/' }))
+      .source(repositoryAt('https://evil.example.com/shop/apps.git'))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CredentialScopeError);
+    expect((error as Error).message).toMatch(
+      /^the Secret shop\/git-creds may not be used for https:\/\/evil\.example\.com\/shop\/apps\.git: /,
+    );
+    expect((error as Error).message).not.toContain('s3cret-value');
+  });
+
+  it("lends the Secret where it is listed, over http only with its owner's opt-in", async () => {
+    const listed = { 'capstan.dev/git-urls': 'https://git.example.com/shop/, http://127.0.0.1:8080/' };
+    expect(
+      await access(secretWith(listed)).source(repositoryAt('https://git.example.com/shop/apps.git')),
+    ).toEqual({
+      url: 'https://git.example.com/shop/apps.git',
+      // The Repository's spec.timeout (default 60s) bounds its Git operations.
+      timeoutMs: 60_000,
+      credentials: { kind: 'basic', username: 'deployer', password: 's3cret-value' },
+    });
+    await expect(
+      access(secretWith(listed)).source(repositoryAt('http://127.0.0.1:8080/apps.git')),
+    ).rejects.toThrow(/capstan\.dev\/allow-insecure-http/);
+    const optedIn = { ...listed, 'capstan.dev/allow-insecure-http': 'true' };
+    expect(
+      (await access(secretWith(optedIn)).source(repositoryAt('http://127.0.0.1:8080/apps.git'))).credentials,
+    ).toMatchObject({ kind: 'basic', allowInsecureHttp: true });
   });
 });

@@ -19,6 +19,8 @@ import {
   type Repository as GitRepository,
   type Revision,
 } from '../source/index.js';
+import { checkCredentialScope, CredentialScopeError } from '../source/credential-scope.js';
+import { assertSourceAllowed, PolicyViolationError, type EffectivePolicy } from '../plan/index.js';
 import { outcomeConditions } from './conditions.js';
 import { patchStatus } from './status.js';
 
@@ -56,6 +58,8 @@ export interface RefChange {
 
 export function createRepositoryAccess(deps: {
   kube: KubeClient;
+  /** The AccessPolicies binding a namespace (their sourceUrls are checked before any Git access). */
+  policyFor?: (namespace: string) => EffectivePolicy | undefined;
   git: GitSource;
   now: () => Date;
   /**
@@ -72,7 +76,13 @@ export function createRepositoryAccess(deps: {
 
   const source = async (repository: Repository): Promise<GitRepository> => {
     const spec = repositorySpecSchema.parse(repository.spec);
-    if (!spec.secretRef) return { url: spec.url };
+    // The namespace's AccessPolicies decide which servers it may use at all, credentials or not.
+    const policy = deps.policyFor?.(repository.metadata.namespace);
+    if (policy) assertSourceAllowed(policy, spec.url);
+    // The Repository's own timeout bounds every Git operation for it (a slow-drip server holds a
+    // worker that long at most).
+    const timeoutMs = parseDurationMs(spec.timeout);
+    if (!spec.secretRef) return { url: spec.url, timeoutMs };
     const secret = await deps.kube.get({
       group: '',
       kind: 'Secret',
@@ -83,9 +93,24 @@ export function createRepositoryAccess(deps: {
       throw new UserError(
         `the Secret ${repository.metadata.namespace}/${spec.secretRef.name} named by Repository ${repository.metadata.name} does not exist`,
       );
+    // Whoever wrote the Repository chose its URL and may not be able to read the Secret: the Secret
+    // must list that URL as one it serves before its values are even read.
+    const grant = checkCredentialScope(spec.url, {
+      namespace: repository.metadata.namespace,
+      name: spec.secretRef.name,
+      annotations: secret.metadata.annotations,
+    });
+    const credentials = credentialsFrom(
+      secret.data as Record<string, string> | undefined,
+      spec.secretRef.name,
+    );
     return {
       url: spec.url,
-      credentials: credentialsFrom(secret.data as Record<string, string> | undefined, spec.secretRef.name),
+      timeoutMs,
+      credentials:
+        credentials.kind === 'basic' && grant.allowInsecureHttp
+          ? { ...credentials, allowInsecureHttp: true }
+          : credentials,
     };
   };
 
@@ -233,7 +258,7 @@ export async function reconcileRepository(
       deps,
       repository,
       { ...status, lastError: message },
-      { state: 'failed', reason: transient ? 'GitUnavailable' : 'GitError', message },
+      { state: 'failed', reason: failureReason(error, transient), message },
     );
     if (transient) throw error;
     return { requeueAfterMs: nextPoll };
@@ -251,6 +276,13 @@ export async function reconcileRepository(
     message: refs.length > 0 ? summary : 'no Application uses this repository',
   });
   return { requeueAfterMs: nextPoll };
+}
+
+/** The Ready condition's reason when a fetch failed. */
+function failureReason(error: unknown, transient: boolean): string {
+  if (error instanceof CredentialScopeError) return 'CredentialsNotAllowed';
+  if (error instanceof PolicyViolationError) return 'PolicyViolation';
+  return transient ? 'GitUnavailable' : 'GitError';
 }
 
 /**

@@ -17,6 +17,7 @@ import { createKubeClient } from '../kube/index.js';
 import { CapstanMetrics, createServer } from '../server/index.js';
 import { startControlPlane, freePort, type ControlPlane } from './controlplane.js';
 import { startGitHttpServer } from './git-http-server.js';
+import { installSingleTeamApplier, SINGLE_TEAM_APPLIER } from './single-team.js';
 
 const run = promisify(execFile);
 const NAMESPACE = 'capstan-demo';
@@ -53,12 +54,15 @@ export async function startDemo(options: {
     for (const kind of ['Repository', 'Application'])
       await kube.mapper.waitForMapping('capstan.dev', kind, { timeoutMs: 60_000 });
 
+    // One team here: Applications that name no ServiceAccount run as the single-team applier.
+    await installSingleTeamApplier(kube);
     const parts = await options.engineParts(join(workDir, 'state'));
     const metrics = new CapstanMetrics();
     const controller = new Controller({
       kube,
       git: parts.git,
       createEngine: (client) => parts.engineOn(client, kube),
+      tenancy: { defaultServiceAccount: SINGLE_TEAM_APPLIER },
       log: options.log,
       resyncMs: 5 * 60_000,
       hooks: options.metricsHooks(metrics),
@@ -75,7 +79,7 @@ export async function startDemo(options: {
       metrics,
       isReady: () => controller.isReady(),
       webhookSecrets: { generic: secret },
-      onPush: (event) => void controller.repositoriesPushed(event.urls),
+      onPush: (event) => void controller.repositoriesPushed(event.repositoryKeys),
       limits: { debounceMs: 200 },
     });
     const httpPort = await freePort();

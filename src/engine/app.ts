@@ -4,6 +4,7 @@
  */
 import type { AppIdentity } from '../apply/annotations.js';
 import type { InventoryOwner } from '../apply/inventory.js';
+import type { EffectivePolicy } from '../plan/index.js';
 import type { RenderOptions } from '../render/index.js';
 import type { Repository, Revision } from '../source/index.js';
 
@@ -37,4 +38,9 @@ export interface AppSpec {
   readonly leaveFieldsToManagers?: readonly string[];
   /** Wait for applied objects to become healthy; how long at most. */
   readonly health?: { readonly wait: boolean; readonly timeoutSeconds: number };
+  /**
+   * The AccessPolicies binding the app's namespace: a render (or a source URL) they refuse fails the
+   * sync before anything is applied. Absent: no policy binds it (RBAC still does).
+   */
+  readonly policy?: EffectivePolicy;
 }

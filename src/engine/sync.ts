@@ -15,7 +15,13 @@ import { UserError } from '../core/errors.js';
 import { formatRef, refKey, refOf, splitApiVersion, type KubeObject } from '../core/objects.js';
 import { waitForHealth, type ObjectHealth, type WaitResult } from '../health/index.js';
 import type { KubeClient } from '../kube/index.js';
-import { isDefinition, pruneBatches, sortForApply } from '../plan/index.js';
+import {
+  assertObjectsAllowed,
+  assertSourceAllowed,
+  isDefinition,
+  pruneBatches,
+  sortForApply,
+} from '../plan/index.js';
 import { renderCacheKey, type RenderKind, type Renderer } from '../render/index.js';
 import type { GitSource, Revision } from '../source/index.js';
 import type { AppSpec } from './app.js';
@@ -102,6 +108,7 @@ export function createEngine(deps: EngineDeps): Engine {
       let checkoutDir: string;
       let cacheKey: string | undefined;
       if (app.source.type === 'git') {
+        if (app.policy) assertSourceAllowed(app.policy, app.source.repository.url);
         emit({ type: 'stage', stage: 'source', message: `resolving ${app.source.ref}` });
         const commit = app.source.revision ?? (await deps.git.resolve(app.source.repository, app.source.ref));
         revision = { id: commit.sha, commit };
@@ -128,6 +135,10 @@ export function createEngine(deps: EngineDeps): Engine {
       });
       const desired = await assignNamespaces(rendered.objects, app.destinationNamespace, deps.kube);
       assertUnique(desired);
+      // The AccessPolicy wall, behind RBAC: one refused object refuses the whole render. Thrown
+      // before apply, so nothing is applied and nothing pruned (prune runs only after apply); diff
+      // mode refuses the same way, so a `capstan diff` shows what a sync would be refused for.
+      if (app.policy) assertObjectsAllowed(app.policy, app.identity.namespace, desired);
       if (app.source.type === 'directory') revision = { id: `sha256:${contentHash(desired)}` };
 
       // 3. Plan.
@@ -303,7 +314,10 @@ async function renderKeyFor(
 
 /**
  * Namespaced objects without a namespace get the app's destination namespace (or `default`).
- * Whether a kind is namespaced comes from discovery, or from a CRD rendered in the same app.
+ * Whether a kind is namespaced comes from discovery; for a kind the server does not serve yet, from
+ * a real CRD (`apiextensions.k8s.io`) rendered in the same app. Discovery always wins: a rendered
+ * "CRD" must never redeclare the scope of a kind that exists, or an AccessPolicy would judge a
+ * cluster-scoped object by a namespace the API server then ignores.
  */
 async function assignNamespaces(
   objects: readonly KubeObject[],
@@ -312,7 +326,8 @@ async function assignNamespaces(
 ): Promise<KubeObject[]> {
   const renderedScopes = new Map<string, boolean>();
   for (const object of objects) {
-    if (object.kind !== 'CustomResourceDefinition') continue;
+    const ref = refOf(object);
+    if (ref.group !== 'apiextensions.k8s.io' || ref.kind !== 'CustomResourceDefinition') continue;
     const spec = object.spec as { group?: string; scope?: string; names?: { kind?: string } } | undefined;
     if (spec?.group && spec.names?.kind)
       renderedScopes.set(`${spec.group}/${spec.names.kind}`, spec.scope === 'Namespaced');
@@ -321,8 +336,8 @@ async function assignNamespaces(
     objects.map(async (object) => {
       const { group } = splitApiVersion(object.apiVersion);
       const namespaced =
-        renderedScopes.get(`${group}/${object.kind}`) ??
-        (await kube.mapper.tryMapping(group, object.kind))?.namespaced;
+        (await kube.mapper.tryMapping(group, object.kind))?.namespaced ??
+        renderedScopes.get(`${group}/${object.kind}`);
       if (namespaced === undefined) return object;
       if (!namespaced) {
         if (!object.metadata.namespace) return object;

@@ -2,7 +2,8 @@
  * Uninstall: delete everything an app's inventory lists, as when the Application itself is deleted
  * (Flux's garbage collection on deletion, Argo CD's resources finalizer). It is prune with an empty
  * desired set, allowed on purpose, and keeps every guard of prune: an object another app has taken
- * over, or annotated `capstan.dev/prune: disabled`, is left in place.
+ * over, or annotated `capstan.dev/prune: disabled`, is left in place (and released: no app owns it
+ * after). With `release`, every object is left in place that way.
  *
  * What could not be deleted stays in the inventory, so a retry deletes only that. The inventory
  * ConfigMap itself is not deleted here: it belongs to the Application (an owner reference), and
@@ -24,6 +25,8 @@ export interface UninstallDeps {
 export interface UninstallOptions {
   /** The inventory's owner, kept on the rewritten inventory so it still goes with the Application. */
   readonly owner?: InventoryOwner;
+  /** Leave the objects in place and give up the app's claim on them (prune is off). */
+  readonly release?: boolean;
   readonly signal?: AbortSignal;
   readonly onResult?: (result: ObjectResult) => void;
 }
@@ -47,6 +50,7 @@ export async function uninstall(
     app,
     dryRun: false,
     allowEmpty: true,
+    mode: options.release ? 'release' : 'delete',
     concurrency: deps.concurrency,
     order: pruneBatches,
     ...(options.signal ? { signal: options.signal } : {}),

@@ -1,4 +1,7 @@
-/** Plan: pure functions between render and apply — order, normalise, mask, diff, drift. No I/O. */
+/**
+ * Plan: pure functions between render and apply — order, normalise, mask, diff, drift, access
+ * policy. No I/O.
+ */
 export { diffObjects, type DiffAction, type DiffOptions, type FieldChange, type ObjectDiff } from './diff.js';
 export { hasDrifted } from './drift.js';
 export { fieldManagers } from './managed-fields.js';
@@ -31,3 +34,22 @@ export {
   type WavePhase,
 } from './order.js';
 export { formatPointer, parsePointer } from './pointer.js';
+export {
+  PolicyViolationError,
+  assertObjectsAllowed,
+  assertSourceAllowed,
+  bindsNamespace,
+  checkObjects,
+  checkServiceAccount,
+  checkSourceUrl,
+  compilePolicy,
+  effectivePolicyFor,
+  invalidPolicy,
+  type BoundPolicy,
+  type EffectivePolicy,
+  type InvalidPolicy,
+  type PolicyRule,
+  type PolicyViolation,
+  type SourcePrefix,
+  type ValidPolicy,
+} from './policy.js';

@@ -48,6 +48,16 @@ interface ControllerProcess {
 }
 
 async function startController(namespace: string, extra: string[] = []): Promise<ControllerProcess> {
+  const started = await spawnController(namespace, extra);
+  await eventually(
+    'the controller to serve /healthz',
+    async () => (await fetch(`http://127.0.0.1:${started.port}/healthz`)).ok,
+    60_000,
+  );
+  return started;
+}
+
+async function spawnController(namespace: string, extra: string[] = []): Promise<ControllerProcess> {
   const port = await freePort();
   const stateDir = await makeTempDir('controller-state');
   const child = spawn(
@@ -63,6 +73,9 @@ async function startController(namespace: string, extra: string[] = []): Promise
       `127.0.0.1:${port}`,
       '--state-dir',
       stateDir,
+      // The test apps name no ServiceAccount: they run as the single-team applier (installCrds).
+      '--default-service-account',
+      'capstan-system/capstan-applier',
       ...extra,
     ],
     {
@@ -75,11 +88,6 @@ async function startController(namespace: string, extra: string[] = []): Promise
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  await eventually(
-    'the controller to serve /healthz',
-    async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok,
-    60_000,
-  );
   return { child, port, output: () => output };
 }
 
@@ -87,7 +95,7 @@ async function leaseHolder(namespace: string): Promise<string> {
   const result = await kubectl([
     'get',
     'lease',
-    'capstan-controller',
+    `capstan-controller-${namespace}`,
     '-n',
     namespace,
     '-o',
@@ -146,13 +154,37 @@ describe('capstan controller (process)', () => {
     await git.server.close();
   });
 
+  it('leader election is on by default; a replica without it is refused beside a renewing leader', async () => {
+    const git = await gitFixture(
+      kube,
+      { 'web/cm.yaml': configMap('web', { v: '1' }) },
+      { interval: '1h', prefix: 'election' },
+    );
+    const namespace = git.namespace;
+    // No election flag at all: the Lease goes in the watched namespace.
+    const first = await startController(namespace, ['--lease-duration', '3s']);
+    const holder = await eventually('a leader', () => leaseHolder(namespace));
+    expect(holder).toMatch(new RegExp(`-${first.child.pid}$`));
+    const second = await startController(namespace, ['--lease-duration', '3s']);
+    await kube.apply(application(namespace, 'web', { sourceRef: { name: 'apps' }, path: 'web' }));
+    await readyAt(namespace, 'web', await git.repo.head());
+    expect(second.output()).not.toContain('became the leader');
+
+    const lone = await spawnController(namespace, ['--no-leader-elect']);
+    await exit(lone.child);
+    expect(lone.child.exitCode).not.toBe(0);
+    expect(lone.output()).toContain(`another controller (${holder}) holds and renews the Lease`);
+    expect(await leaseHolder(namespace)).toBe(holder);
+    await git.server.close();
+  });
+
   it('a controller SIGKILLed mid-sync is replaced by one that converges, with nothing orphaned or duplicated', async () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 300; i++)
       files[`big/cm-${String(i).padStart(3, '0')}.yaml`] = configMap(`cm-${i}`, { i: String(i) });
     const git = await gitFixture(kube, files, { interval: '1h', prefix: 'sigkill' });
     const namespace = git.namespace;
-    const first = await startController(namespace, ['--concurrency', '1']);
+    const first = await startController(namespace, ['--concurrency', '1', '--lease-duration', '3s']);
     await kube.apply(application(namespace, 'big', { sourceRef: { name: 'apps' }, path: 'big' }));
     // Kill it once the apply is under way: some objects exist, not all.
     await eventually(
@@ -177,7 +209,7 @@ describe('capstan controller (process)', () => {
     first.child.kill('SIGKILL');
     await exit(first.child);
 
-    await startController(namespace);
+    await startController(namespace, ['--lease-duration', '3s']);
     await readyAt(namespace, 'big', await git.repo.head(), 120_000);
     const managed = JSON.parse(
       await kubectlOk(['get', 'configmaps', '-n', namespace, '-l', 'capstan.dev/managed=true', '-o', 'json']),

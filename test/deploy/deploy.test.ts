@@ -1,16 +1,14 @@
 /**
  * The install manifests on the real control plane: the controller, running as the ServiceAccount
- * deploy/controller.yaml creates (its least-privilege RBAC, not admin), reconciles an app that names
- * a ServiceAccount, is refused what it was not granted, and applies anything once
- * deploy/apply-all.yaml is installed.
+ * deploy/shared/controller.yaml creates (its least-privilege RBAC, not admin), reconciles an app that names
+ * a ServiceAccount, refuses an app that names none, and — the single-team setup of
+ * deploy/single-team/ — applies such apps as the applier ServiceAccount.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it, onTestFailed } from 'vitest';
-import { freePort } from '../../src/dev/controlplane.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createKubeClient, type KubeClient } from '../../src/kube/index.js';
-import { freshNamespace, kubectlOk } from '../support/cluster.js';
+import { freshNamespace, kubectl, kubectlOk } from '../support/cluster.js';
 import {
   application,
   condition,
@@ -19,6 +17,11 @@ import {
   installCrds,
   repository,
 } from '../support/controller.js';
+import {
+  installFromDeploy,
+  serviceAccountKubeconfig,
+  spawnDeployedController,
+} from '../support/controller-process.js';
 import { configMap } from '../support/engine.js';
 import {
   createTestRepo,
@@ -39,25 +42,13 @@ beforeAll(async () => {
 afterAll(async () => {
   controller?.kill('SIGTERM');
   await git?.close();
-  await kubectlOk(['delete', '-f', join(root, 'deploy/apply-all.yaml'), '--ignore-not-found']);
   kube.close();
 });
 
 describe('deploy/', () => {
   it('installs, and the controller works with exactly the rights it grants', async () => {
-    await kubectlOk([
-      'apply',
-      '--server-side',
-      '-f',
-      join(root, 'deploy/crds.yaml'),
-      '-f',
-      join(root, 'deploy/controller.yaml'),
-    ]);
-    const token = (
-      await kubectlOk(['create', 'token', 'capstan-controller', '-n', 'capstan-system', '--duration=1h'])
-    ).trim();
-    const kubeconfig = join(await makeTempDir('sa-kubeconfig'), 'config');
-    await writeFile(kubeconfig, inject('kubeconfig').replace(/token: .*/, `token: ${token}`));
+    await installFromDeploy();
+    const kubeconfig = await serviceAccountKubeconfig('capstan-system', 'capstan-controller');
 
     const namespace = await freshNamespace('deploy');
     const gitRoot = await makeTempDir('git-root');
@@ -93,34 +84,7 @@ describe('deploy/', () => {
       `--serviceaccount=${namespace}:deployer`,
     ]);
 
-    const port = await freePort();
-    controller = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'controller',
-        '--kubeconfig',
-        kubeconfig,
-        '--namespace',
-        namespace,
-        '--leader-elect',
-        '--lease-namespace',
-        'capstan-system',
-        '--lease-duration',
-        '3s',
-        '--http-address',
-        `127.0.0.1:${port}`,
-        '--state-dir',
-        await makeTempDir('state'),
-      ],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    controller.stdout!.on('data', (chunk) => (output += chunk));
-    controller.stderr!.on('data', (chunk) => (output += chunk));
-    onTestFailed(() => console.log(`controller output:\n${output}`));
+    controller = (await spawnDeployedController(kubeconfig, namespace)).child;
 
     await kubectlOk(['create', 'namespace', `${namespace}-other`]);
     await kube.apply(
@@ -142,26 +106,26 @@ describe('deploy/', () => {
       const app = await getApp(kube, namespace, 'tenant');
       return condition(app, 'Ready')?.status === 'True' && app.status?.lastAppliedRevision?.sha === head;
     });
-    // Without apply-all the controller itself may write nothing but inventories and events.
+    // Shared-cluster mode: an app that names no ServiceAccount is refused, never applied as the controller.
     const refused = await eventually('cluster refused', async () => {
       const app = await getApp(kube, namespace, 'cluster');
-      return condition(app, 'Ready')?.reason === 'SyncFailed' ? app : undefined;
+      return condition(app, 'Stalled')?.reason === 'ServiceAccountRequired' ? app : undefined;
     });
-    expect(condition(refused, 'Ready')?.message).toMatch(
-      /system:serviceaccount:capstan-system:capstan-controller.*cannot patch resource "services"/,
-    );
+    expect(condition(refused, 'Ready')?.status).toBe('False');
+    expect((await kubectl(['get', 'service', 'web', '-n', `${namespace}-other`])).code).not.toBe(0);
 
-    await kubectlOk(['apply', '--server-side', '-f', join(root, 'deploy/apply-all.yaml')]);
-    await kubectlOk([
-      'annotate',
-      'applications.capstan.dev',
-      'cluster',
-      '-n',
-      namespace,
-      `capstan.dev/requested-at=${Date.now()}`,
-    ]);
+    // Single-team mode (deploy/single-team/): such apps run as the applier ServiceAccount.
+    await kubectlOk(['apply', '--server-side', '-f', join(root, 'deploy/single-team/applier.yaml')]);
+    const rendered = await kubectlOk(['kustomize', join(root, 'deploy/single-team')]);
+    expect(rendered).toContain('--default-service-account=capstan-system/capstan-applier');
+    controller?.kill('SIGTERM');
+    controller = (
+      await spawnDeployedController(kubeconfig, namespace, [
+        '--default-service-account=capstan-system/capstan-applier',
+      ])
+    ).child;
     await eventually(
-      'cluster Ready once apply-all is installed',
+      'cluster Ready as the single-team applier',
       async () => condition(await getApp(kube, namespace, 'cluster'), 'Ready')?.status === 'True',
     );
     await kubectlOk(['delete', 'namespace', `${namespace}-other`, '--wait=false']);

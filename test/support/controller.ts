@@ -6,7 +6,8 @@ import { inject } from 'vitest';
 import { crds } from '../../src/api/crds.js';
 import { API_VERSION, type Application, type Repository } from '../../src/api/v1alpha1.js';
 import { engineParts } from '../../src/cli/wiring.js';
-import { Controller } from '../../src/controller/controller.js';
+import { Controller, type ControllerLog, type ControllerOptions } from '../../src/controller/controller.js';
+import { installSingleTeamApplier, SINGLE_TEAM_APPLIER } from '../../src/dev/single-team.js';
 import { createKubeClient, type KubeClient } from '../../src/kube/index.js';
 import { freshNamespace, kubectlOk } from './cluster.js';
 import {
@@ -30,13 +31,22 @@ export async function installCrds(kube: KubeClient): Promise<void> {
     '--for=condition=Established',
     'crd/applications.capstan.dev',
     'crd/repositories.capstan.dev',
+    'crd/accesspolicies.capstan.dev',
     '--timeout=60s',
   ]);
   await kube.mapper.refresh();
+  // Applications that name no ServiceAccount run as the single-team applier (see startTestController).
+  await installSingleTeamApplier(kube);
 }
 
 export async function startTestController(
-  options: { namespace?: string; resyncMs?: number } = {},
+  options: {
+    namespace?: string;
+    resyncMs?: number;
+    hooks?: ControllerOptions['hooks'];
+    /** Where the controller logs (default: nowhere, or the console with CAPSTAN_TEST_LOG set). */
+    log?: ControllerLog;
+  } = {},
 ): Promise<TestController> {
   const kube = await createKubeClient({ kubeconfig: inject('kubeconfig') });
   await installCrds(kube);
@@ -46,12 +56,16 @@ export async function startTestController(
     kube,
     git: parts.git,
     createEngine: (client) => parts.engineOn(client, kube),
+    tenancy: { defaultServiceAccount: SINGLE_TEAM_APPLIER },
     concurrency: 4,
     resyncMs: options.resyncMs ?? 60_000,
     ...(options.namespace ? { namespace: options.namespace } : {}),
-    log: process.env.CAPSTAN_TEST_LOG
-      ? { debug: logTo('debug'), info: logTo('info'), warn: logTo('warn'), error: logTo('error') }
-      : quiet,
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+    log:
+      options.log ??
+      (process.env.CAPSTAN_TEST_LOG
+        ? { debug: logTo('debug'), info: logTo('info'), warn: logTo('warn'), error: logTo('error') }
+        : quiet),
   });
   const abort = new AbortController();
   const running = controller.run(abort.signal);

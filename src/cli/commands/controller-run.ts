@@ -5,10 +5,12 @@ import { pino } from 'pino';
 import { crds } from '../../api/crds.js';
 import { REQUESTED_AT_ANNOTATION } from '../../api/v1alpha1.js';
 import { Controller } from '../../controller/controller.js';
-import { LeaderElector } from '../../controller/leader.js';
+import { assertNoActiveLeader, LeaderElector } from '../../controller/leader.js';
+import { parseDefaultServiceAccount } from '../../controller/tenancy.js';
 import { UserError } from '../../core/errors.js';
 import { createKubeClient, type KubeClient } from '../../kube/index.js';
-import { CapstanMetrics, createServer, repositoryMatchKey, type PushEvent } from '../../server/index.js';
+import { CapstanMetrics, createServer, type PushEvent } from '../../server/index.js';
+import { isPushedRepository } from '../../source/index.js';
 import { EXIT } from '../exit-codes.js';
 import { parseDuration } from '../parse.js';
 import { capstanCacheDir, engineParts, metricsHooks } from '../wiring.js';
@@ -35,6 +37,9 @@ export async function runController(flags: ControllerFlags): Promise<number> {
     throw new UserError(`--concurrency must be a positive integer, not '${flags.concurrency}'`);
   const resyncMs = parseDuration(flags.resync, '--resync') * 1000;
   const leaseSeconds = parseDuration(flags.leaseDuration, '--lease-duration');
+  const tenancy = flags.defaultServiceAccount
+    ? { defaultServiceAccount: parseDefaultServiceAccount(flags.defaultServiceAccount) }
+    : {};
   const [host, portText] = splitAddress(flags.httpAddress);
   const secret = flags.webhookSecretFile
     ? (await readFile(flags.webhookSecretFile, 'utf8')).trim()
@@ -56,12 +61,26 @@ export async function runController(flags: ControllerFlags): Promise<number> {
     kube,
     git: parts.git,
     createEngine: (client) => parts.engineOn(client, kube),
+    tenancy,
     concurrency,
     resyncMs,
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
     log,
     hooks: metricsHooks(metrics),
   });
+
+  // Before serving anything: a replica that may not run must exit, not linger half-started.
+  const lease = {
+    namespace: flags.leaseNamespace ?? (await leaseNamespaceDefault(flags)),
+    name: leaseName(flags),
+  };
+  try {
+    if (flags.leaderElect) await assertNamespaceExists(kube, lease.namespace);
+    else await assertNoActiveLeader(kube, lease);
+  } catch (error) {
+    kube.close();
+    throw error;
+  }
 
   let leading = !flags.leaderElect;
   const server = createServer({
@@ -70,7 +89,7 @@ export async function runController(flags: ControllerFlags): Promise<number> {
     webhookSecrets: secret
       ? { github: secret, gitlab: secret, gitea: secret, bitbucket: secret, generic: secret }
       : {},
-    onPush: (event) => (leading ? void controller.repositoriesPushed(event.urls) : forwardPush(kube, event)),
+    onPush: routePush({ kube, controller, isLeading: () => leading }),
     logger: log,
   });
   await server.listen({ host, port: portText });
@@ -89,8 +108,8 @@ export async function runController(flags: ControllerFlags): Promise<number> {
       const identity = `${hostname()}-${process.pid}`;
       const elector = new LeaderElector({
         kube,
-        namespace: flags.leaseNamespace,
-        name: 'capstan-controller',
+        namespace: lease.namespace,
+        name: lease.name,
         identity,
         // client-go's proportions: renew within 2/3 of the lease, retry at 1/5 of it.
         leaseDurationSeconds: leaseSeconds,
@@ -124,12 +143,30 @@ export async function runController(flags: ControllerFlags): Promise<number> {
   return EXIT.ok;
 }
 
+/**
+ * Where an accepted push goes: the leader polls the Repositories it names at once; a standby runs no
+ * controller, so it passes the push on to the leader. Both match Repositories with the keys the
+ * server computed (`isPushedRepository`), so a push wakes the same Repositories whichever replica
+ * the webhook reached.
+ */
+export function routePush(deps: {
+  readonly kube: KubeClient;
+  readonly controller: Pick<Controller, 'repositoriesPushed'>;
+  readonly isLeading: () => boolean;
+}): (event: PushEvent) => void | Promise<void> {
+  return (event) =>
+    deps.isLeading()
+      ? void deps.controller.repositoriesPushed(event.repositoryKeys)
+      : forwardPush(deps.kube, event);
+}
+
 /** A replica that does not lead passes a webhook on to the leader through the Repository's request annotation. */
 async function forwardPush(kube: KubeClient, event: PushEvent): Promise<void> {
+  const pushed = new Set(event.repositoryKeys);
   const { items } = await kube.list('capstan.dev', 'v1alpha1', 'Repository');
   for (const repo of items) {
     const url = (repo.spec as { url?: string } | undefined)?.url ?? '';
-    if (!event.repositoryKeys.includes(repositoryMatchKey(url) ?? '')) continue;
+    if (!isPushedRepository(url, pushed)) continue;
     await kube.patch(
       {
         group: 'capstan.dev',
@@ -141,6 +178,29 @@ async function forwardPush(kube: KubeClient, event: PushEvent): Promise<void> {
       'merge',
     );
   }
+}
+
+/** Controllers of different namespaces do not exclude each other; those of the same do. */
+function leaseName(flags: ControllerFlags): string {
+  return flags.namespace ? `capstan-controller-${flags.namespace}` : 'capstan-controller';
+}
+
+/** In a pod, its own namespace (where deploy/ grants the Lease); beside a cluster, the watched one. */
+async function leaseNamespaceDefault(flags: ControllerFlags): Promise<string> {
+  if (process.env.KUBERNETES_SERVICE_HOST) {
+    const own = await readFile('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').catch(
+      () => '',
+    );
+    if (own.trim() !== '') return own.trim();
+  }
+  return flags.namespace ?? 'capstan-system';
+}
+
+async function assertNamespaceExists(kube: KubeClient, namespace: string): Promise<void> {
+  if (await kube.get({ group: '', kind: 'Namespace', name: namespace }).catch(() => true)) return;
+  throw new UserError(
+    `the leader Lease's namespace ${namespace} does not exist: create it, choose another with --lease-namespace, or run a single replica with --no-leader-elect`,
+  );
 }
 
 function splitAddress(address: string): [string, number] {

@@ -11,8 +11,9 @@ export interface ControllerFlags {
   concurrency: string;
   httpAddress: string;
   webhookSecretFile?: string;
-  leaderElect?: boolean;
-  leaseNamespace: string;
+  leaderElect: boolean;
+  leaseNamespace?: string;
+  defaultServiceAccount?: string;
   leaseDuration: string;
   stateDir?: string;
   resync: string;
@@ -38,8 +39,19 @@ export function registerControllerCommand(program: Command): void {
       '--webhook-secret-file <file>',
       'secret shared with Git hosts for webhook signatures (or $CAPSTAN_WEBHOOK_SECRET)',
     )
-    .option('--leader-elect', 'run several replicas; one reconciles (a coordination.k8s.io Lease)')
-    .option('--lease-namespace <ns>', 'namespace of the leader Lease', 'capstan-system')
+    .option(
+      '--default-service-account <name>',
+      'ServiceAccount for Applications that name none: NAME in their own namespace, or NAMESPACE/NAME for all (single-team clusters); unset, they are refused',
+    )
+    .option('--leader-elect', 'several replicas, one reconciles: a coordination.k8s.io Lease (default)', true)
+    .option(
+      '--no-leader-elect',
+      'run as the only replica, without a Lease (refused while another controller renews it)',
+    )
+    .option(
+      '--lease-namespace <ns>',
+      'namespace of the leader Lease (default: the pod namespace in a cluster, else --namespace, else capstan-system)',
+    )
     .option('--lease-duration <duration>', 'how long a dead leader keeps the Lease', '15s')
     .option('--state-dir <dir>', 'Git caches and checkouts (default $CAPSTAN_CACHE_DIR or ~/.cache/capstan)')
     .option('--resync <duration>', 'full re-check of every Application this often', '10m')
@@ -50,8 +62,9 @@ export function registerControllerCommand(program: Command): void {
       'after',
       `
 Examples:
-  capstan controller --install-crds                          # beside a cluster, using $KUBECONFIG
-  capstan controller --leader-elect --http-address 0.0.0.0:8080 --webhook-secret-file /etc/capstan/webhook
+  capstan controller --install-crds --lease-namespace default  # beside a cluster, using $KUBECONFIG
+  capstan controller --default-service-account capstan-apply   # apps without one run as capstan-apply of their namespace
+  capstan controller --http-address 0.0.0.0:8080 --webhook-secret-file /etc/capstan/webhook
 Webhooks: POST /hooks/github | gitlab | gitea | bitbucket | generic`,
     )
     .action(async (flags) => {
