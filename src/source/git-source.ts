@@ -128,6 +128,15 @@ const MAX_TREE_ENTRY_BYTES = 4096 + 128;
  * git-remote-http, which a fetch runs side by side). 100,000 refs need about 40 MiB.
  */
 const REMOTE_MEMORY_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The memory limit for a remote command of `url`. Over file:// the "server" (upload-pack and
+ * pack-objects) runs here as git's own child and would inherit the limit; such URLs read this
+ * machine's disk, allowed only in single-user setups, and are no hostile server to bound.
+ */
+function remoteMemoryLimit(url: RepoUrl): { maxMemoryBytes?: number } {
+  return url.scheme === 'file' ? {} : { maxMemoryBytes: REMOTE_MEMORY_BYTES };
+}
 /**
  * Blobs larger than this are streamed to disk by a fetch's index-pack, not held whole (git's
  * default holds up to 512 MiB): a fetch then fits REMOTE_MEMORY_BYTES whatever the size of the
@@ -340,7 +349,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       const args = ['ls-remote', '--', session.url.url, ...patterns];
       const { error } = await remote(session, 'ls-remote', args, {
         onStdout: (chunk) => advertisement.push(chunk),
-        maxMemoryBytes: REMOTE_MEMORY_BYTES,
+        ...remoteMemoryLimit(session.url),
       });
       if (error) throw error;
       return advertisement.end();
@@ -432,7 +441,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
               ...refspecs,
             ];
             const started = now();
-            const { error } = await remote(session, 'fetch', args, { maxMemoryBytes: REMOTE_MEMORY_BYTES });
+            const { error } = await remote(session, 'fetch', args, remoteMemoryLimit(session.url));
             if (!error) {
               log({
                 level: 'info',
