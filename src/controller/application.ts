@@ -266,6 +266,11 @@ function judge(
     const failures = result.objects
       .filter((o) => o.action === 'failed')
       .map((o) => `${o.ref.kind}/${o.ref.name}: ${o.reason}`);
+    // No object failed: a wave did not become healthy, and the ones after it were not applied.
+    const notApplied = result.objects.find(
+      (o) => o.action === 'skipped' && o.reason?.startsWith('not applied'),
+    );
+    if (failures.length === 0 && notApplied?.reason) failures.push(notApplied.reason);
     return {
       state: 'failed',
       reason: 'SyncFailed',

@@ -79,7 +79,10 @@ export interface SyncResult {
   readonly health?: WaitResult;
   /** Some object was (or would be) created, changed, re-created or pruned. */
   readonly changed: boolean;
-  /** Some object failed, or health did not reach Current. */
+  /**
+   * Some object failed, or was not applied (an earlier phase failed or did not become healthy), or
+   * health — when waited for — did not reach Current.
+   */
   readonly failed: boolean;
 }
 
@@ -277,8 +280,11 @@ export function createEngine(deps: EngineDeps): Engine {
         ...(pruneSkipped ? { pruneSkipped } : {}),
         ...(health ? { health } : {}),
         changed: objects.some((r) => ['created', 'configured', 'recreated', 'pruned'].includes(r.action)),
+        // Whether or not the caller waits for health: a wave left unapplied because an earlier one
+        // failed or did not become healthy means this revision is not what the cluster runs.
         failed:
-          objects.some((r) => r.action === 'failed') ||
+          applyFailed ||
+          pruneResults.some((r) => r.action === 'failed') ||
           (health !== undefined && health.outcome !== 'Current'),
       };
     },

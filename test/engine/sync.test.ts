@@ -197,6 +197,27 @@ describe('sync engine', () => {
     ]);
   });
 
+  it('a wave that does not become healthy fails the sync, even when the caller does not wait', async () => {
+    const namespace = await freshNamespace('waves');
+    const repo = await createTestRepo(await makeTempDir('repo'));
+    // No node matches the selector: the rollout misses its 1 s deadline and wave 0 fails its health.
+    const stuck = JSON.parse(deployment('stuck', { progressDeadlineSeconds: 1 }));
+    stuck.spec.template.spec.nodeSelector = { 'capstan.dev/no-such-node': 'true' };
+    await repo.commit({
+      'app/stuck.yaml': JSON.stringify(stuck),
+      'app/after.yaml': configMap('after', { ready: 'yes' }, { 'capstan.dev/wave': '1' }),
+    });
+    // The controller's way: no health wait at the end, waves still gated on health.
+    const result = await t.sync(
+      gitApp(repo.fileUrl, namespace, 'app', { health: { wait: false, timeoutSeconds: 60 } }),
+    );
+    expect(actions(result)).toEqual({ 'Deployment/stuck': 'created', 'ConfigMap/after': 'skipped' });
+    expect(result.objects.find((o) => o.ref.name === 'after')?.reason).toMatch(
+      /^not applied: wave 0 did not become healthy/,
+    );
+    expect(result.failed).toBe(true);
+  });
+
   it('waits for a Deployment to become Current, and fails fast on one that cannot progress', async () => {
     const namespace = await freshNamespace('health');
     const repo = await createTestRepo(await makeTempDir('repo'));
