@@ -59,6 +59,27 @@ export interface ControlPlaneOptions {
 
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
+/** The fake Node kwok manages. */
+export const FAKE_NODE_NAME = 'capstan-node-0';
+
+/**
+ * How the fake Node's heartbeat is timed, as a kubelet's defaults are. kwok renews the Node's Lease
+ * in `kube-node-lease` every quarter of its duration (10 s); the controller-manager checks every
+ * `monitorPeriodSeconds` and, after `monitorGracePeriodSeconds` without a renewal, marks the Node
+ * unhealthy and every pod on it `Ready=False` — which kwok never undoes, so every Deployment would stay
+ * unavailable. Without a Lease (kwok without `--node-lease-duration-seconds`) the Node's only heartbeat
+ * is a status patch about once a minute, later than the grace period: that is issue 9. The grace
+ * period is not shortened: the pods of a Node that misses it once never recover (the Node itself turns
+ * Ready again at its next status patch, its pods do not), and the controller-manager's own help
+ * asks for more than 45 s (HTTP/2 ping and read-idle timeouts) so that one stalled connection is not
+ * mistaken for a dead node.
+ */
+export const NODE_HEARTBEAT = {
+  leaseDurationSeconds: 40,
+  monitorGracePeriodSeconds: 50,
+  monitorPeriodSeconds: 5,
+} as const;
+
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const progress = options.progress ?? (() => {});
   const tools = options.tools ?? (await ensureTools({ progress }));
@@ -175,6 +196,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           '--secure-port=0',
           // Tokens are minted on demand (TokenRequest); the legacy token controller is not needed.
           '--controllers=*,-serviceaccount-token',
+          // The defaults, spelled out because kwok's lease renewals must fit in them (NODE_HEARTBEAT).
+          `--node-monitor-grace-period=${NODE_HEARTBEAT.monitorGracePeriodSeconds}s`,
+          `--node-monitor-period=${NODE_HEARTBEAT.monitorPeriodSeconds}s`,
         ],
       );
       await group.start('kube-scheduler', tools['kube-scheduler'], [
@@ -187,10 +211,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         '--manage-all-nodes=true',
         `--server-address=127.0.0.1:${await freePort()}`,
         `--config=${tools.kwokStages}`,
+        // The Node's heartbeat: without it the controller-manager gives up on the Node (see NODE_HEARTBEAT).
+        `--node-lease-duration-seconds=${NODE_HEARTBEAT.leaseDurationSeconds}`,
       ]);
       await createFakeNode(api);
       // The controller-manager works once it has made the default ServiceAccount (pods need it), and
-      // kwok once the fake node is Ready.
+      // kwok once the fake node is Ready and holds its Lease (kwok runs pods only on nodes whose Lease
+      // it holds, and without renewals the controller-manager marks them all not Ready).
       await waitFor(
         'the default ServiceAccount (kube-controller-manager)',
         controllerManager,
@@ -201,11 +228,22 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           ),
       );
       await waitFor('the fake Node to be Ready (kwok)', kwok, readyTimeoutMs, async () => {
-        const response = await loopbackRequest(api, 'GET', '/api/v1/nodes/capstan-node-0');
+        const response = await loopbackRequest(api, 'GET', `/api/v1/nodes/${FAKE_NODE_NAME}`);
         const conditions = (
           JSON.parse(response.body) as { status?: { conditions?: { type: string; status: string }[] } }
         ).status?.conditions;
         return conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      });
+      await waitFor("the fake Node's Lease in kube-node-lease (kwok)", kwok, readyTimeoutMs, async () => {
+        const response = await loopbackRequest(
+          api,
+          'GET',
+          `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${FAKE_NODE_NAME}`,
+        );
+        if (response.status !== 200) return false;
+        const spec = (JSON.parse(response.body) as { spec?: { holderIdentity?: string; renewTime?: string } })
+          .spec;
+        return Boolean(spec?.holderIdentity && spec.renewTime);
       });
     }
 
@@ -264,9 +302,9 @@ async function createFakeNode(api: { server: string; caCertificate: string; toke
     apiVersion: 'v1',
     kind: 'Node',
     metadata: {
-      name: 'capstan-node-0',
+      name: FAKE_NODE_NAME,
       annotations: { 'kwok.x-k8s.io/node': 'fake' },
-      labels: { 'kubernetes.io/hostname': 'capstan-node-0', type: 'kwok' },
+      labels: { 'kubernetes.io/hostname': FAKE_NODE_NAME, type: 'kwok' },
     },
     status: {
       allocatable: { cpu: '32', memory: '256Gi', pods: '110' },

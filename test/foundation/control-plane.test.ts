@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { FAKE_NODE_NAME, NODE_HEARTBEAT } from '../../src/dev/controlplane.js';
 import { freshNamespace, kubectl, kubectlOk } from '../support/cluster.js';
 
 const run = promisify(execFile);
@@ -117,6 +118,102 @@ spec:
         expect.objectContaining({ type: 'Ready', status: 'True' }),
       );
     }
+  });
+
+  it('keeps the fake Node heartbeating, so a Deployment stays Available past the node-monitor grace period', async () => {
+    // Issue 9: without a Node Lease the controller-manager heard from the Node too rarely, marked every
+    // pod Ready=False after its grace period, and kwok never set them back. The grace period counts
+    // from when the controller-manager first saw the Node (about its creation) and is checked every
+    // monitor period: watch until well past it, and at least two Lease renewals long.
+    const namespace = await freshNamespace();
+    await kubectlOk(['apply', '--server-side', '-n', namespace, '-f', '-'], {
+      input: `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: steady }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: steady } }
+  template:
+    metadata: { labels: { app: steady } }
+    spec:
+      containers: [{ name: steady, image: registry.invalid/steady:1 }]
+`,
+    });
+    await kubectlOk([
+      'wait',
+      '--for=condition=Available',
+      'deployment/steady',
+      '-n',
+      namespace,
+      '--timeout=60s',
+    ]);
+
+    const node = JSON.parse(await kubectlOk(['get', 'node', FAKE_NODE_NAME, '-o', 'json']));
+    const { leaseDurationSeconds, monitorGracePeriodSeconds, monitorPeriodSeconds } = NODE_HEARTBEAT;
+    const pastGrace =
+      Date.parse(node.metadata.creationTimestamp) +
+      (monitorGracePeriodSeconds + 2 * monitorPeriodSeconds) * 1000;
+    const until = Math.max(pastGrace, Date.now() + (leaseDurationSeconds / 2) * 1000);
+
+    interface Condition {
+      type: string;
+      status: string;
+      lastTransitionTime?: string;
+    }
+    const condition = (
+      object: { status?: { conditions?: Condition[] } },
+      type: string,
+    ): Condition | undefined => object.status?.conditions?.find((c) => c.type === type);
+    const observe = async (): Promise<{ renewTime: string; summary: Record<string, unknown> }> => {
+      const [lease, current, deployment, pods] = (
+        await Promise.all([
+          kubectlOk(['get', 'lease', FAKE_NODE_NAME, '-n', 'kube-node-lease', '-o', 'json']),
+          kubectlOk(['get', 'node', FAKE_NODE_NAME, '-o', 'json']),
+          kubectlOk(['get', 'deployment', 'steady', '-n', namespace, '-o', 'json']),
+          kubectlOk(['get', 'pods', '-l', 'app=steady', '-n', namespace, '-o', 'json']),
+        ])
+      ).map((json) => JSON.parse(json));
+      expect(lease.spec.leaseDurationSeconds).toBe(leaseDurationSeconds);
+      expect(lease.metadata.ownerReferences).toContainEqual(
+        expect.objectContaining({ kind: 'Node', name: FAKE_NODE_NAME, uid: node.metadata.uid }),
+      );
+      return {
+        renewTime: lease.spec.renewTime,
+        summary: {
+          nodeReady: condition(current, 'Ready')?.status,
+          nodeTaints: (current.spec.taints ?? []).map((t: { key: string }) => t.key),
+          available: condition(deployment, 'Available'),
+          podsReady: pods.items.map(
+            (pod: { metadata: { name: string }; status?: { conditions?: Condition[] } }) => ({
+              name: pod.metadata.name,
+              ready: condition(pod, 'Ready'),
+            }),
+          ),
+        },
+      };
+    };
+
+    const first = await observe();
+    expect(first.summary).toMatchObject({
+      nodeReady: 'True',
+      nodeTaints: [],
+      available: { status: 'True' },
+    });
+    expect(first.summary.podsReady).toHaveLength(2);
+    const renewTimes = [first.renewTime];
+    const watching = Date.now();
+    while (Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const { renewTime, summary } = await observe();
+      // Nothing changed; no condition went False and back either (its lastTransitionTime would have moved).
+      const seconds = ((Date.now() - watching) / 1000).toFixed(0);
+      expect(summary, `after ${seconds} s of watching`).toEqual(first.summary);
+      if (renewTime !== renewTimes.at(-1)) renewTimes.push(renewTime);
+    }
+    // kwok renewed the Lease, and each renewal is later than the one before.
+    expect(renewTimes.length).toBeGreaterThanOrEqual(2);
+    expect([...renewTimes].sort((a, b) => Date.parse(a) - Date.parse(b))).toEqual(renewTimes);
   });
 
   it('refuses the unprivileged user what RBAC does not grant', async () => {
