@@ -132,7 +132,9 @@ export const applicationSpecSchema = z.object({
     .array(z.object({ name: localName }))
     .max(64)
     .default([])
-    .describe('Applications (same namespace) that must be Ready before this one syncs.'),
+    .describe(
+      'Applications (same namespace) that must be Ready at their newest revision before this one applies a new revision or spec.',
+    ),
   healthTimeout: duration('How long to wait for applied objects to become healthy.', '5m'),
   serviceAccountName: localName
     .optional()
@@ -292,6 +294,8 @@ export const applicationStatusSchema = z.object({
   sync: z.object({ status: z.string(), revision: z.string().optional() }).optional(),
   health: z.object({ status: z.string(), message: z.string().optional() }).optional(),
   lastAppliedRevision: revisionSchema.optional(),
+  /** The spec generation `lastAppliedRevision` was applied with: what tells a new spec from self-heal. */
+  lastAppliedGeneration: z.number().int().optional(),
   lastAttemptedRevision: z.string().optional(),
   inventory: z.object({ configMap: z.string(), entries: z.number().int() }).optional(),
   resources: z.array(resourceStatusSchema).optional(),

@@ -15,12 +15,14 @@ import {
   type Application,
   type ApplicationSpec,
   type ApplicationStatus,
+  type Condition,
   type HistoryEntry,
   type Repository,
   type ResourceStatus,
+  type RevisionStatus,
 } from '../api/v1alpha1.js';
 import { inventoryConfigMapName, type ObjectResult } from '../apply/index.js';
-import { isCapstanError, messageOf } from '../core/errors.js';
+import { isCapstanError, messageOf, UserError } from '../core/errors.js';
 import type { AppSpec } from '../engine/app.js';
 import type { Engine, SyncResult } from '../engine/sync.js';
 import { computeStatus, type HealthStatus } from '../health/index.js';
@@ -30,7 +32,13 @@ import { redactText } from '../source/index.js';
 import type { Revision } from '../source/index.js';
 import { conditionOf, outcomeConditions } from './conditions.js';
 import { ensureFinalizer, finalizeApplication, ownerOf } from './deletion.js';
-import { findCycle } from './dependencies.js';
+import {
+  decideDependencies,
+  dependencyStates,
+  findCycle,
+  type DependencyDecision,
+  type DependentState,
+} from './dependencies.js';
 import type { EventRecorder } from './events.js';
 import { parseDurationMs, type RepositoryAccess } from './repository.js';
 import { patchStatus } from './status.js';
@@ -132,22 +140,6 @@ export async function reconcileApplication(
     });
     return {};
   }
-  for (const dependency of spec.dependsOn) {
-    const other = deps.applications.get(dependency.name, namespace);
-    const ready = conditionOf(other?.status?.conditions, 'Ready');
-    const current =
-      other && ready?.status === 'True' && ready.observedGeneration === other.metadata.generation;
-    if (!current) {
-      const why = other ? `is not Ready (${ready?.reason ?? 'not reconciled yet'})` : 'does not exist';
-      await finish(deps, app, status, {
-        state: 'progressing',
-        reason: 'DependencyNotReady',
-        message: `waiting for Application ${dependency.name}: it ${why}`,
-      });
-      // Its status change wakes us up (controller.ts); the requeue is only a safety net.
-      return { requeueAfterMs: 30_000 };
-    }
-  }
 
   const requested = app.metadata.annotations?.[REQUESTED_AT_ANNOTATION];
   const isRequest = requested !== undefined && requested !== status.lastHandledRequest;
@@ -165,8 +157,46 @@ export async function reconcileApplication(
     throw error;
   }
 
+  // dependsOn, by revision (dependencies.ts): a new revision or spec waits until each dependency is
+  // Ready at its own newest revision; meanwhile the revision applied last with this spec stays
+  // applied and healed, so a slow or failed dependency never blocks self-heal.
+  const gate = decideDependencies(
+    { target: revision.sha, generation, ...appliedOf(status) },
+    await dependencyStates({ repository: spec.sourceRef.name, ref: spec.ref }, spec.dependsOn, {
+      application: (dependency) => deps.applications.get(dependency, namespace),
+      newest: async (source) => {
+        const other = deps.repositories.get(source.repository, namespace);
+        if (!other) throw new UserError(`Repository ${namespace}/${source.repository} does not exist`);
+        return (await deps.access.revision(other, source.ref)).sha;
+      },
+    }),
+  );
+  if (gate.action === 'wait') {
+    await finish(deps, app, status, {
+      state: 'progressing',
+      reason: 'DependencyNotReady',
+      message: gate.message,
+    });
+    // Its status change wakes us up (controller.ts); the requeue is only a safety net.
+    return { requeueAfterMs: 30_000 };
+  }
+  if (gate.action === 'hold' && status.lastAppliedRevision) {
+    revision = revisionApplied(status.lastAppliedRevision, revision);
+    repoSpec = { ...repoSpec, revision };
+  }
+  // Waiting is not rolling out: judge's health clock (Reconciling's transition) starts with this sync.
+  const waited = conditionOf(status.conditions, 'Reconciling');
+  const waiting = waited?.reason === 'DependencyNotReady' ? waited : undefined;
+  if (waiting) status.conditions = status.conditions?.filter((c) => c !== waiting);
+
   // Apply new revisions and spec changes when automated; drift only with self-heal; anything on request.
-  const isNew = revision.sha !== status.lastAppliedRevision?.sha || generation !== status.observedGeneration;
+  // A spec change that waited for a dependency is still new, though the wait observed its generation.
+  const isNew =
+    revision.sha !== status.lastAppliedRevision?.sha ||
+    generation !== status.observedGeneration ||
+    (waiting !== undefined &&
+      status.lastAppliedGeneration !== undefined &&
+      generation !== status.lastAppliedGeneration);
   const mode =
     isRequest || (spec.syncPolicy.automated && (isNew || spec.syncPolicy.selfHeal)) ? 'apply' : 'diff';
   const started = deps.now();
@@ -202,7 +232,12 @@ export async function reconcileApplication(
 
   const health = overallHealth(result.objects);
   const healthTimeoutMs = parseDurationMs(spec.healthTimeout);
-  const outcome = judge(result, health, status, revision, healthTimeoutMs, deps.now());
+  const outcome = heldOutcome(
+    judge(result, health, status, revision, healthTimeoutMs, deps.now()),
+    gate,
+    status,
+    waiting,
+  );
   const changed = result.changed || isNew || result.failed;
   status.lastAttemptedRevision = revision.sha;
   status.sync = {
@@ -224,6 +259,7 @@ export async function reconcileApplication(
       author: `${revision.author.name} <${revision.author.email}>`,
       date: revision.date,
     };
+    if (generation !== undefined) status.lastAppliedGeneration = generation;
   }
   if (changed) {
     appendHistory(status, {
@@ -421,6 +457,51 @@ function toAppSpec(app: Application, spec: ApplicationSpec, source: AppSpec['sou
     leaveFieldsToManagers: spec.syncPolicy.leaveFieldsToManagers,
     health: { wait: false, timeoutSeconds: parseDurationMs(spec.healthTimeout) / 1000 },
   };
+}
+
+/**
+ * What the Application applied last, and with which spec generation (status from before
+ * `lastAppliedGeneration` existed: the generation it last observed).
+ */
+function appliedOf(status: ApplicationStatus): Pick<DependentState, 'applied'> {
+  const applied = status.lastAppliedRevision;
+  if (!applied) return {};
+  return {
+    applied: { sha: applied.sha, generation: status.lastAppliedGeneration ?? status.observedGeneration },
+  };
+}
+
+/** The revision applied last, as status recorded it, for syncing it again (held by a dependency). */
+function revisionApplied(applied: RevisionStatus, newest: Revision): Revision {
+  const author = applied.author ?? '';
+  const open = author.lastIndexOf(' <');
+  return {
+    sha: applied.sha,
+    ref: applied.ref ?? newest.ref,
+    message: applied.message ?? '',
+    author:
+      open >= 0 && author.endsWith('>')
+        ? { name: author.slice(0, open), email: author.slice(open + 2, -1) }
+        : { name: author, email: '' },
+    date: applied.date ?? '',
+  };
+}
+
+/**
+ * Held by a dependency, a healthy sync of the revision applied last is still a wait for the new one
+ * (Ready stays False, DependencyNotReady), and the wait keeps its start (`waiting`, the Reconciling
+ * condition set aside so that judge's health clock started with this sync). Anything else the sync
+ * found (a failure, objects still progressing) is reported as it is.
+ */
+function heldOutcome(
+  judged: Outcome,
+  gate: DependencyDecision,
+  status: ApplicationStatus,
+  waiting: Condition | undefined,
+): Outcome {
+  if (gate.action !== 'hold' || judged.state !== 'ready') return judged;
+  if (waiting) status.conditions = [...(status.conditions ?? []), waiting];
+  return { state: 'progressing', reason: 'DependencyNotReady', message: gate.message };
 }
 
 export function dependenciesOf(app: Application | undefined): { namespace: string; name: string }[] {

@@ -2,7 +2,7 @@
  * The controller: informers on Repositories and Applications, one keyed work queue for both, drift
  * watches on managed objects, and the triggers that feed the queue — spec changes, a manual request
  * annotation, new revisions found by polling or announced by webhooks, drift, and dependencies
- * becoming Ready.
+ * becoming Ready or applying a new revision.
  */
 import {
   GROUP,
@@ -18,6 +18,7 @@ import type { HealthStatus } from '../health/index.js';
 import { serviceAccountIdentity, startInformer, type Informer, type KubeClient } from '../kube/index.js';
 import { isPushedRepository, type GitSource } from '../source/index.js';
 import { dependenciesOf, reconcileApplication } from './application.js';
+import { readyOf } from './dependencies.js';
 import { DriftWatcher } from './drift.js';
 import { kubeEventRecorder } from './events.js';
 import { WorkQueue } from './queue.js';
@@ -328,11 +329,6 @@ function wantsReconcile(previous: Application | Repository, current: Application
     previous.metadata.annotations?.[REQUESTED_AT_ANNOTATION] !==
       current.metadata.annotations?.[REQUESTED_AT_ANNOTATION]
   );
-}
-
-function readyOf(app: Application): string {
-  const ready = app.status?.conditions?.find((c) => c.type === 'Ready');
-  return `${ready?.status ?? ''}/${ready?.observedGeneration ?? ''}`;
 }
 
 function kindsOf(result: SyncResult): { group: string; version: string; kind: string }[] {

@@ -32,6 +32,29 @@ const createApp = (namespace: string, name: string, spec: Partial<Application['s
   createAppOn(t.kube, namespace, name, spec);
 const readyAt = (namespace: string, name: string, sha: string) => readyAtOn(t.kube, namespace, name, sha);
 
+const short = (sha: string): string => sha.slice(0, 12);
+
+/** A Deployment no node can run (its selector matches none): it never becomes Available. */
+function neverAvailable(name: string): string {
+  const labels = { app: name };
+  return JSON.stringify({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          nodeSelector: { 'capstan.dev/no-such-node': 'true' },
+          containers: [{ name: 'main', image: 'registry.invalid/app:1' }],
+        },
+      },
+    },
+  });
+}
+
 async function configMapData(namespace: string, name: string): Promise<Record<string, string> | undefined> {
   const result = await kubectl(['get', 'configmap', name, '-n', namespace, '-o', 'json']);
   return result.code === 0 ? JSON.parse(result.stdout).data : undefined;
@@ -195,6 +218,66 @@ describe('the controller', () => {
       return condition(app, 'Stalled')?.reason === 'DependencyCycle' ? app : undefined;
     });
     expect(condition(stalled, 'Stalled')?.message).toBe('dependsOn forms a cycle: c → d → c');
+    await f.server.close();
+  });
+
+  it('holds a new commit until its dependency is Ready at it, and heals what it applied meanwhile', async () => {
+    const f = await fixture({
+      'web/cm.yaml': configMap('web', { v: '1' }),
+      'worker/cm.yaml': configMap('worker', { v: '1' }),
+    });
+    await createApp(f.namespace, 'web', { path: 'web' });
+    await createApp(f.namespace, 'worker', { path: 'worker', dependsOn: [{ name: 'web' }] });
+    const first = await f.repo.head();
+    await readyAt(f.namespace, 'web', first);
+    await readyAt(f.namespace, 'worker', first);
+
+    // A push for both; web's part is a rollout that never ends (no node matches its selector), so
+    // web stays Progressing at it — and right after the push web is still Ready, at `first`.
+    const second = await f.repo.commit(
+      {
+        'web/deployment.yaml': neverAvailable('web'),
+        'worker/cm.yaml': configMap('worker', { v: '2' }),
+      },
+      'web rolls out forever',
+    );
+    const held = await eventually('worker held while web progresses at the new commit', async () => {
+      const app = await getApp(t.kube, f.namespace, 'worker');
+      return condition(app, 'Ready')?.message.includes(`(it is at ${short(second)}: Progressing)`)
+        ? app
+        : undefined;
+    });
+    expect(condition(held, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'DependencyNotReady',
+      message: `waiting for Application web to be Ready at ${short(second)} (it is at ${short(second)}: Progressing); meanwhile ${short(first)} stays applied`,
+    });
+    expect(held.status?.lastAppliedRevision?.sha).toBe(first);
+    expect(await configMapData(f.namespace, 'worker')).toEqual({ v: '1' });
+
+    // Self-heal is not held: what worker applied (`first`) comes back while web is not Ready.
+    await kubectlOk(['delete', 'configmap', 'worker', '-n', f.namespace]);
+    await eventually(
+      'the deleted object re-created',
+      async () => (await configMapData(f.namespace, 'worker'))?.v === '1',
+    );
+    expect(condition(await getApp(t.kube, f.namespace, 'web'), 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'Progressing',
+    });
+    const healed = await getApp(t.kube, f.namespace, 'worker');
+    expect(healed.status?.lastAppliedRevision?.sha).toBe(first);
+    expect(condition(healed, 'Ready')?.reason).toBe('DependencyNotReady');
+
+    // web's fix: worker applies it only once web is Ready at it, and never applied `second`.
+    const third = await f.repo.commit({ 'web/deployment.yaml': null }, 'web without the rollout');
+    const web = await readyAt(f.namespace, 'web', third);
+    const worker = await readyAt(f.namespace, 'worker', third);
+    expect(await configMapData(f.namespace, 'worker')).toEqual({ v: '2' });
+    expect(worker.status?.history?.map((h) => h.revision)).not.toContain(second);
+    expect(Date.parse(worker.status!.history![0]!.startedAt)).toBeGreaterThanOrEqual(
+      Date.parse(web.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime),
+    );
     await f.server.close();
   });
 
