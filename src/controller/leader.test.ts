@@ -4,6 +4,8 @@ import type { Clock, TimerHandle } from '../health/clock.js';
 import { KubeApiError, KubeTransportError } from '../kube/errors.js';
 import type { GetOptions, UpdateOptions, WriteOptions } from '../kube/types.js';
 import {
+  ActiveLeaderError,
+  assertNoActiveLeader,
   LeaderElector,
   microTime,
   type Lease,
@@ -476,5 +478,69 @@ describe('LeaderElector configuration', () => {
 
   it('writes MicroTime with six fractional digits', () => {
     expect(microTime(new Date('2024-05-01T12:00:00.123Z'))).toBe('2024-05-01T12:00:00.123000Z');
+  });
+});
+
+describe('assertNoActiveLeader (a replica started without leader election)', () => {
+  const lease = { namespace: 'capstan-system', name: 'capstan-controller' };
+  /** A Lease whose record is whatever `spec()` says at each read. */
+  const leaseReading = (spec: () => Record<string, unknown> | undefined) => ({
+    get: async <T extends KubeObject>(): Promise<T | undefined> => {
+      const current = spec();
+      if (!current) return undefined;
+      return {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: lease,
+        spec: current,
+      } as unknown as T;
+    },
+  });
+
+  it('goes on when there is no Lease, or nobody holds it', async () => {
+    await expect(
+      assertNoActiveLeader(
+        leaseReading(() => undefined),
+        lease,
+      ),
+    ).resolves.toBeUndefined();
+    await expect(
+      assertNoActiveLeader(
+        leaseReading(() => ({ leaseDurationSeconds: 15 })),
+        lease,
+      ),
+    ).resolves.toBeUndefined();
+  });
+
+  it('refuses while the holder renews, and goes on once a holder stopped renewing for a lease duration', async () => {
+    const clock = new FakeClock();
+    let renewals = 0;
+    const renewing = leaseReading(() => ({
+      holderIdentity: 'other-1',
+      leaseDurationSeconds: 15,
+      renewTime: `renewal ${renewals}`,
+    }));
+    const refused = assertNoActiveLeader(renewing, lease, { clock });
+    const outcome = refused.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    await clock.advance(1);
+    renewals++;
+    await clock.advance(1);
+    expect(await outcome).toBeInstanceOf(ActiveLeaderError);
+    expect(String(await outcome)).toContain('another controller (other-1) holds and renews the Lease');
+
+    const stale = assertNoActiveLeader(
+      leaseReading(() => ({ holderIdentity: 'dead-1', leaseDurationSeconds: 15, renewTime: 'long ago' })),
+      lease,
+      { clock },
+    );
+    let done = false;
+    void stale.then(() => (done = true));
+    await clock.advance(10);
+    expect(done).toBe(false);
+    await clock.advance(6);
+    expect(done).toBe(true);
   });
 });
