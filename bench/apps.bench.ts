@@ -16,12 +16,10 @@
  * objects go: the Applications' namespace, default, or one namespace per app), --warmup seconds
  * after the control plane starts (30), --keep (keep the work folder with the controller logs).
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { crds } from '../src/api/crds.js';
@@ -32,9 +30,9 @@ import { startGitHttpServer, type GitHttpServer } from '../src/dev/git-http-serv
 import { installSingleTeamApplier } from '../src/dev/single-team.js';
 import { loopbackRequest, type LoopbackApi } from '../src/dev/http.js';
 import { createKubeClient, startInformer, type HttpKubeClient } from '../src/kube/index.js';
+import { startControllerProcess, type ControllerProcess } from './controller-process.js';
 import { table } from './markdown.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const execFileAsync = promisify(execFile);
 
 const { values: flags } = parseArgs({
@@ -390,77 +388,30 @@ function changedObjects(
 // ---------------------------------------------------------------------------------------------
 // The controller process.
 
-interface ControllerProcess {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly port: number;
-  readonly logPath: string;
-  stop(): Promise<void>;
-}
-
 async function startController(
   cp: ControlPlane,
   namespace: string,
   work: string,
 ): Promise<ControllerProcess> {
-  const port = await freePort();
-  const stateDir = join(work, `state-${namespace}`);
-  const logPath = join(work, `controller-${namespace}.log`);
-  const fd = openSync(logPath, 'a');
-  const args = [
-    '--import',
-    'tsx',
-    'src/cli/main.ts',
-    'controller',
-    '--kubeconfig',
-    cp.kubeconfigPath,
-    '--namespace',
-    namespace,
-    '--http-address',
-    `127.0.0.1:${port}`,
-    '--state-dir',
-    stateDir,
-    '--default-service-account',
-    'capstan-system/capstan-applier',
-    '--concurrency',
-    flags.concurrency,
-    '--log-level',
-    flags['log-level'],
-    ...(flags.resync ? ['--resync', flags.resync] : []),
-  ];
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env },
-    stdio: ['ignore', fd, fd],
+  return startControllerProcess({
+    port: await freePort(),
+    logPath: join(work, `controller-${namespace}.log`),
+    args: [
+      '--kubeconfig',
+      cp.kubeconfigPath,
+      '--namespace',
+      namespace,
+      '--state-dir',
+      join(work, `state-${namespace}`),
+      '--default-service-account',
+      'capstan-system/capstan-applier',
+      '--concurrency',
+      flags.concurrency,
+      '--log-level',
+      flags['log-level'],
+      ...(flags.resync ? ['--resync', flags.resync] : []),
+    ],
   });
-  closeSync(fd);
-  const exited = new Promise<void>((r) =>
-    child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r()),
-  );
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`the controller exited (${child.exitCode ?? child.signalCode}); see ${logPath}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`the controller was not ready after 120 s; see ${logPath}`);
-    await sleep(200);
-  }
-  return {
-    child,
-    pid: child.pid!,
-    port,
-    logPath,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 /** Messages of the controller's log (pino JSON lines), by count. */

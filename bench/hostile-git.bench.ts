@@ -20,12 +20,9 @@
  * --drip-window seconds for slow-drip (75: curl gives up on a transfer below 1000 B/s after 60 s),
  * --refs (tags advertised by many-refs, 1500000), --keep (keep the work folder and the logs).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { crds } from '../src/api/crds.js';
 import { API_VERSION, GROUP } from '../src/api/v1alpha1.js';
@@ -41,9 +38,8 @@ import {
   type HostileGitServer,
   type HostileMode,
 } from '../test/support/hostile-git.js';
+import { startControllerProcess, type ControllerProcess } from './controller-process.js';
 import { table } from './markdown.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 type Mode = 'baseline' | HostileMode;
 const ALL_MODES: readonly Mode[] = ['baseline', ...HOSTILE_MODES];
@@ -146,71 +142,26 @@ interface ModeResult {
   readonly lastError: string;
 }
 
-interface ControllerProcess {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly port: number;
-  readonly logPath: string;
-  stop(): Promise<void>;
-}
-
 async function startController(
   cp: ControlPlane,
   namespace: string,
   work: string,
 ): Promise<ControllerProcess> {
-  const port = await freePort();
-  const logPath = join(work, `controller-${namespace}.log`);
-  const fd = openSync(logPath, 'a');
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/cli/main.ts',
-      'controller',
+  return startControllerProcess({
+    port: await freePort(),
+    logPath: join(work, `controller-${namespace}.log`),
+    args: [
       '--kubeconfig',
       cp.kubeconfigPath,
       '--namespace',
       namespace,
-      '--http-address',
-      `127.0.0.1:${port}`,
       '--state-dir',
       join(work, `state-${namespace}`),
       '--default-service-account',
       'capstan-system/capstan-applier',
       '--no-leader-elect',
     ],
-    { cwd: ROOT, env: { ...process.env }, stdio: ['ignore', fd, fd] },
-  );
-  closeSync(fd);
-  const exited = new Promise<void>((r) =>
-    child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r()),
-  );
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`the controller exited (${child.exitCode ?? child.signalCode}); see ${logPath}`);
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (Date.now() > deadline) throw new Error(`the controller was not ready after 120 s; see ${logPath}`);
-    await sleep(200);
-  }
-  return {
-    child,
-    pid: child.pid!,
-    port,
-    logPath,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  });
 }
 
 /** `VmHWM` of a process, KiB (0 once it is gone). */
