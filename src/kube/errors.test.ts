@@ -178,6 +178,17 @@ describe('Secret scrubbing', () => {
       expect(error).toMatchObject({ status: 500, reason: 'InternalError', kind: 'transient' });
     });
 
+    it('reads the same whichever order the server listed the fields in (Go map order varies)', () => {
+      const lines = [
+        '  .stringData.nested: expected string, got &value.valueUnstructured{Value:map[string]interface {}{}}',
+        '  .stringData.pin: expected string, got &value.valueUnstructured{Value:987654321}',
+      ];
+      const prefix = 'failed to create typed patch object (default/typed; /v1, Kind=Secret): errors:';
+      const messageOf = (order: string[]) =>
+        errorFromResponse(500, statusBody(500, 'InternalError', [prefix, ...order].join('\n')), typedTarget).message;
+      expect(messageOf([...lines].reverse())).toBe(messageOf(lines));
+    });
+
     it('withholds the message when a line does not read exactly as a path and an expected type', () => {
       const message =
         'failed to create typed patch object (app/typed; /v1, Kind=Secret): .stringData.pin has "s3cr3t"';

@@ -349,6 +349,9 @@ function typedPatchProblems(message: string): string[] {
     const [, path, phrase] = TYPE_MISMATCH.exec(line) ?? UNDECLARED.exec(line) ?? [];
     return path && phrase ? [`${path}: ${phrase}`] : [];
   });
+  // The server lists them in Go map order, which changes between calls: sorted, the same failure
+  // always reads the same, so a status holding it is not rewritten for nothing.
+  problems.sort();
   const unread = lines.length - problems.length;
   return unread > 0 && problems.length > 0 ? [...problems, `${unread} more withheld`] : problems;
 }
