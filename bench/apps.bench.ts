@@ -32,6 +32,7 @@ import { loopbackRequest, type LoopbackApi } from '../src/dev/http.js';
 import { createKubeClient, startInformer, type HttpKubeClient } from '../src/kube/index.js';
 import { startControllerProcess, type ControllerProcess } from './controller-process.js';
 import { table } from './markdown.js';
+import { sleep } from '../src/core/time.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -72,7 +73,6 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
 
 const log = (text: string): void => console.error(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const appName = (i: number): string => `app-${String(i).padStart(4, '0')}`;
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../src/core/time.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const READY_WITHIN_MS = 120_000;
@@ -54,7 +55,7 @@ export async function startControllerProcess(options: {
     );
     if (ready) break;
     if (Date.now() > deadline) throw new Error(`the controller was not ready after 120 s; see ${logPath}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   return {
     child,

@@ -40,6 +40,7 @@ import {
 } from '../test/support/hostile-git.js';
 import { startControllerProcess, type ControllerProcess } from './controller-process.js';
 import { table } from './markdown.js';
+import { sleep } from '../src/core/time.js';
 
 type Mode = 'baseline' | HostileMode;
 const ALL_MODES: readonly Mode[] = ['baseline', ...HOSTILE_MODES];
@@ -63,7 +64,6 @@ const HEALTHZ_TARGET_MS = 100;
 const PROBE_EVERY_MS = 50;
 
 const log = (text: string): void => console.error(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mib = (kib: number): string => (kib / 1024).toFixed(0);
 
 // ---------------------------------------------------------------------------------------------

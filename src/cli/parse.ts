@@ -1,14 +1,21 @@
 import { UserError } from '../core/errors.js';
+import { parseDuration } from '../core/time.js';
 
-const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600 };
-
-/** `90`, `90s`, `5m`, `1h30m` → seconds. */
-export function parseDuration(text: string, flag: string): number {
+/**
+ * A duration flag → milliseconds: the CRDs' grammar (`90s`, `5m`, `1h30m`), or a bare number of
+ * seconds (`90`). Zero is allowed; anything else wrong is a UserError naming the flag. Whole seconds
+ * only: the values end up in fields that count seconds (a Lease's duration, say).
+ */
+export function parseDurationFlag(text: string, flag: string): number {
   const trimmed = text.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  const parts = [...trimmed.matchAll(/(\d+)([smh])/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== trimmed) {
-    throw new UserError(`${flag} must be a duration such as 90s, 5m or 1h30m, not '${text}'`);
+  const invalid = (): UserError =>
+    new UserError(`${flag} must be a duration such as 90s, 5m or 1h30m, not '${text}'`);
+  let ms: number;
+  try {
+    ms = parseDuration(/^[0-9]+$/.test(trimmed) ? `${trimmed}s` : trimmed, { allowZero: true });
+  } catch {
+    throw invalid();
   }
-  return parts.reduce((total, [, amount, unit]) => total + Number(amount) * UNITS[unit!]!, 0);
+  if (ms % 1000 !== 0) throw new UserError(`${flag} must be a whole number of seconds, not '${text}'`);
+  return ms;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject, ObjectRef } from '../core/objects.js';
-import type { Clock, TimerHandle } from '../health/clock.js';
+import { FakeClock, settle } from '../../test/support/fake-clock.js';
 import { KubeApiError, KubeTransportError } from '../kube/errors.js';
 import type { GetOptions, UpdateOptions, WriteOptions } from '../kube/types.js';
 import {
@@ -12,57 +12,6 @@ import {
   type LeaseClient,
   type LeaderElectorOptions,
 } from './leader.js';
-
-const START = Date.parse('2024-05-01T12:00:00Z');
-
-/** Time moves only when a test says so; due timers fire in order, each followed by the work it caused. */
-class FakeClock implements Clock {
-  private nowMs = START;
-  private nextId = 1;
-  private readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  now(): Date {
-    return new Date(this.nowMs);
-  }
-  /** Seconds since the test began. */
-  get elapsed(): number {
-    return (this.nowMs - START) / 1000;
-  }
-  setTimeout(callback: () => void, ms: number): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.nowMs + Math.max(0, ms), callback });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
-  }
-  async advance(seconds: number): Promise<void> {
-    const target = this.nowMs + seconds * 1000;
-    await settle();
-    for (;;) {
-      const due = [...this.timers].filter(([, t]) => t.at <= target).sort(([, a], [, b]) => a.at - b.at)[0];
-      if (!due) break;
-      const [id, timer] = due;
-      this.timers.delete(id);
-      this.nowMs = timer.at;
-      timer.callback();
-      await settle();
-    }
-    this.nowMs = target;
-    await settle();
-  }
-  /** Advances in small steps until `condition` holds; returns the seconds since the test began. */
-  async until(condition: () => boolean, limitSeconds = 120): Promise<number> {
-    while (!condition()) {
-      if (this.elapsed > limitSeconds) throw new Error(`condition not met within ${limitSeconds} s`);
-      await this.advance(0.1);
-    }
-    return this.elapsed;
-  }
-}
-
-/** Lets every pending promise chain run to its end. */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** One Lease, stored the way the API server would: every write bumps resourceVersion and checks it. */
 class FakeLeases implements LeaseClient {
@@ -213,7 +162,7 @@ describe('LeaderElector acquiring', () => {
   it('creates the Lease when there is none, and starts leading', async () => {
     const { clock, leases } = setup();
     const a = new Candidate('a', leases, clock).start();
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     expect(a.leading).toBe(true);
     expect(a.events).toEqual(['leader a', 'started']);
     expect(a.leadership?.aborted).toBe(false);
@@ -232,7 +181,7 @@ describe('LeaderElector acquiring', () => {
     const { clock, leases } = setup();
     const a = new Candidate('a', leases, clock).start();
     const b = new Candidate('b', leases, clock).start();
-    await clock.advance(30);
+    await clock.advanceAsync(30_000);
     expect([a.leading, b.leading].filter(Boolean)).toHaveLength(1);
     const [leader, follower] = a.leading ? [a, b] : [b, a];
     expect(leases.spec.holderIdentity).toBe(leader.identity);
@@ -245,9 +194,9 @@ describe('LeaderElector acquiring', () => {
   it('does not take a Lease another holder keeps renewing', async () => {
     const { clock, leases } = setup();
     const a = new Candidate('a', leases, clock).start();
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     const b = new Candidate('b', leases, clock).start();
-    await clock.advance(120);
+    await clock.advanceAsync(120_000);
     expect(a.leading).toBe(true);
     expect(b.leading).toBe(false);
     expect(b.elector.leader()).toBe('a');
@@ -266,8 +215,8 @@ describe('LeaderElector acquiring', () => {
     const b = new Candidate('b', leases, clock).start();
     // Expiry counts from when b first saw this record, not from the renewTime another clock wrote.
     const tookOver = await clock.until(() => b.leading);
-    expect(tookOver).toBeGreaterThanOrEqual(15);
-    expect(tookOver).toBeLessThanOrEqual(15 + 2);
+    expect(tookOver).toBeGreaterThanOrEqual(15_000);
+    expect(tookOver).toBeLessThanOrEqual(15_000 + 2000);
     expect(b.events).toEqual(['leader ghost', 'leader b', 'started']);
     expect(leases.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 4 });
     expect(leases.spec.acquireTime).toBe(microTime(clock.now()));
@@ -278,7 +227,7 @@ describe('LeaderElector acquiring', () => {
     const { clock, leases } = setup();
     leases.overwrite({ holderIdentity: 'ghost', leaseDurationSeconds: 15, leaseTransitions: 0 });
     const b = new Candidate('b', leases, clock).start();
-    await clock.advance(5);
+    await clock.advanceAsync(5000);
     await b.abort();
     expect(b.outcome).toBe('resolved');
     expect(b.events).toEqual(['leader ghost']);
@@ -289,11 +238,11 @@ describe('LeaderElector renewing', () => {
   it('renews every retry period, keeping acquireTime and the transition count', async () => {
     const { clock, leases } = setup();
     const a = new Candidate('a', leases, clock).start();
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     const writes = leases.writes;
-    await clock.advance(2);
+    await clock.advanceAsync(2000);
     expect(leases.spec.renewTime).toBe('2024-05-01T12:00:02.000000Z');
-    await clock.advance(8);
+    await clock.advanceAsync(8000);
     expect(leases.writes - writes).toBe(5);
     expect(leases.spec).toMatchObject({
       holderIdentity: 'a',
@@ -309,15 +258,15 @@ describe('LeaderElector renewing', () => {
   it('stops leading when no renewal succeeds within the deadline, before the Lease could expire', async () => {
     const { clock, leases } = setup();
     const a = new Candidate('a', leases, clock).start();
-    await clock.advance(4);
-    const lastRenewal = clock.elapsed;
+    await clock.advanceAsync(4000);
+    const lastRenewal = clock.elapsedMs;
     leases.unreachable = true;
     const steppedDown = await clock.until(() => !a.leading);
     expect(a.leadership?.aborted).toBe(true);
     expect(a.events).toEqual(['leader a', 'started', 'stopped']);
     // First renewal due 2 s after the last, then 10 s of trying: others may take over only after 15 s.
-    expect(steppedDown - lastRenewal).toBeCloseTo(12, 0);
-    expect(steppedDown - lastRenewal).toBeLessThan(15);
+    expect((steppedDown - lastRenewal) / 1000).toBeCloseTo(12, 0);
+    expect(steppedDown - lastRenewal).toBeLessThan(15_000);
     expect(a.errors.length).toBeGreaterThan(1);
     await settle();
     expect(a.outcome).toBe('resolved');
@@ -326,10 +275,10 @@ describe('LeaderElector renewing', () => {
   it('cuts off a renewal request that hangs past the deadline', async () => {
     const { clock, leases } = setup();
     const a = new Candidate('a', leases, clock).start();
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     leases.hanging = true;
     const steppedDown = await clock.until(() => !a.leading);
-    expect(steppedDown).toBeCloseTo(12, 0);
+    expect(steppedDown / 1000).toBeCloseTo(12, 0);
     // Aborted by our own deadline: not reported as a failure.
     expect(a.errors).toEqual([]);
   });
@@ -337,9 +286,9 @@ describe('LeaderElector renewing', () => {
   it('steps down at once when it finds another holder on the Lease', async () => {
     const { clock, leases } = setup();
     const a = new Candidate('a', leases, clock).start();
-    await clock.advance(1);
+    await clock.advanceAsync(1000);
     leases.overwrite({ holderIdentity: 'intruder', leaseDurationSeconds: 15, leaseTransitions: 1 });
-    await clock.advance(1);
+    await clock.advanceAsync(1000);
     expect(a.leading).toBe(false);
     expect(a.events).toEqual(['leader a', 'started', 'leader intruder', 'stopped']);
   });
@@ -386,9 +335,9 @@ describe('LeaderElector renewing', () => {
       onStoppedLeading: () => order.push('stopped leading'),
     });
     const running = elector.run(stop.signal).then(() => order.push('run resolved'));
-    await clock.advance(1);
+    await clock.advanceAsync(1000);
     stop.abort();
-    await clock.advance(1);
+    await clock.advanceAsync(1000);
     expect(order).toEqual(['work told to stop', 'stopped leading']);
     finishWork();
     await running;
@@ -407,19 +356,19 @@ describe('LeaderElector release', () => {
   it('frees the Lease so a waiting candidate takes over at its next retry', async () => {
     const { clock, leases } = setup();
     const a = new Candidate('a', leases, clock).start();
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     const b = new Candidate('b', leases, clock).start();
-    await clock.advance(30);
+    await clock.advanceAsync(30_000);
     expect(b.leading).toBe(false);
 
-    const releasedAt = clock.elapsed;
+    const releasedAt = clock.elapsedMs;
     await expect(a.elector.release()).resolves.toBe(true);
     expect(a.events).toEqual(['leader a', 'started', 'stopped']);
     expect(a.outcome).toBe('resolved');
     expect(leases.spec).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 0 });
 
     const tookOver = await clock.until(() => b.leading);
-    expect(tookOver - releasedAt).toBeLessThanOrEqual(2);
+    expect(tookOver - releasedAt).toBeLessThanOrEqual(2000);
     expect(leases.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
     await b.abort();
   });
@@ -428,7 +377,7 @@ describe('LeaderElector release', () => {
     const { clock, leases } = setup();
     leases.overwrite({ holderIdentity: 'other', leaseDurationSeconds: 15 });
     const b = new Candidate('b', leases, clock).start();
-    await clock.advance(1);
+    await clock.advanceAsync(1000);
     await expect(b.elector.release()).resolves.toBe(false);
     expect(leases.spec.holderIdentity).toBe('other');
   });
@@ -436,7 +385,7 @@ describe('LeaderElector release', () => {
   it('does not free a Lease someone else took meanwhile', async () => {
     const { clock, leases } = setup();
     const a = new Candidate('a', leases, clock).start();
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     await a.abort();
     leases.overwrite({ holderIdentity: 'b', leaseDurationSeconds: 15, leaseTransitions: 1 });
     await expect(a.elector.release()).resolves.toBe(false);
@@ -525,9 +474,9 @@ describe('assertNoActiveLeader (a replica started without leader election)', () 
       () => 'resolved',
       (error: unknown) => error,
     );
-    await clock.advance(1);
+    await clock.advanceAsync(1000);
     renewals++;
-    await clock.advance(1);
+    await clock.advanceAsync(1000);
     expect(await outcome).toBeInstanceOf(ActiveLeaderError);
     expect(String(await outcome)).toContain('another controller (other-1) holds and renews the Lease');
 
@@ -538,9 +487,9 @@ describe('assertNoActiveLeader (a replica started without leader election)', () 
     );
     let done = false;
     void stale.then(() => (done = true));
-    await clock.advance(10);
+    await clock.advanceAsync(10_000);
     expect(done).toBe(false);
-    await clock.advance(6);
+    await clock.advanceAsync(6000);
     expect(done).toBe(true);
   });
 });

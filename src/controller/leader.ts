@@ -21,7 +21,7 @@
  */
 import { UserError } from '../core/errors.js';
 import type { KubeObject, ObjectRef } from '../core/objects.js';
-import { systemClock, type Clock } from '../health/clock.js';
+import { sleep, systemClock, type Clock } from '../core/time.js';
 import { isConflict } from '../kube/errors.js';
 import type { KubeClient } from '../kube/types.js';
 
@@ -197,7 +197,10 @@ export class LeaderElector {
   private async campaignAndLead(stop: AbortSignal): Promise<void> {
     while (!stop.aborted) {
       if ((await this.tryAcquireOrRenew(stop)) === 'holding') break;
-      await sleep(this.clock, this.retryPeriodMs * (1 + ACQUIRE_JITTER * this.random()), stop);
+      await sleep(this.retryPeriodMs * (1 + ACQUIRE_JITTER * this.random()), {
+        signal: stop,
+        clock: this.clock,
+      });
     }
     if (stop.aborted) return;
 
@@ -215,7 +218,7 @@ export class LeaderElector {
       });
     try {
       // Just acquired, so the first renewal is due one retry period from now.
-      do await sleep(this.clock, this.retryPeriodMs, session.signal);
+      do await sleep(this.retryPeriodMs, { signal: session.signal, clock: this.clock });
       while (!session.signal.aborted && (await this.renewWithinDeadline(session.signal)));
     } finally {
       stop.removeEventListener('abort', endSession);
@@ -239,7 +242,7 @@ export class LeaderElector {
         if (attempt === 'holding') return true;
         // Someone else holds a valid Lease: waiting out the deadline would only prolong the overlap.
         if (attempt === 'heldByOther') return false;
-        await sleep(this.clock, this.retryPeriodMs, window.signal);
+        await sleep(this.retryPeriodMs, { signal: window.signal, clock: this.clock });
       }
       return false;
     } finally {
@@ -397,7 +400,7 @@ export async function assertNoActiveLeader(
   if (holder === '') return;
   const deadline = clock.now().getTime() + (first?.spec?.leaseDurationSeconds ?? 0) * 1000;
   while (clock.now().getTime() < deadline && !signal.aborted) {
-    await sleep(clock, options.pollMs ?? 1000, signal);
+    await sleep(options.pollMs ?? 1000, { signal, clock });
     const current = (await kube.get(ref)) as Lease | undefined;
     if (recordOf(current) !== recordOf(first)) {
       const now = current?.spec?.holderIdentity ?? '';
@@ -410,17 +413,4 @@ export async function assertNoActiveLeader(
 /** metav1.MicroTime: RFC 3339 in UTC with six fractional digits. */
 export function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const wake = (): void => {
-      clock.clearTimeout(timer);
-      signal.removeEventListener('abort', wake);
-      resolve();
-    };
-    const timer = clock.setTimeout(wake, ms);
-    signal.addEventListener('abort', wake, { once: true });
-  });
 }

@@ -5,6 +5,7 @@ import type { ListerWatcher, ObjectList, WatchOptions } from '../kube/index.js';
 import type { WatchEvent } from '../kube/watch.js';
 import { checkObjects } from '../plan/index.js';
 import { startPolicyIndex, type PolicyChange } from './policies.js';
+import { sleep } from '../core/time.js';
 
 const policyObject = (name: string, spec: unknown, resourceVersion = '1'): AccessPolicy =>
   ({
@@ -63,7 +64,7 @@ class FakeApi implements ListerWatcher {
 }
 
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 2));
+  for (let i = 0; i < 500 && !condition(); i++) await sleep(2);
   expect(condition()).toBe(true);
 }
 

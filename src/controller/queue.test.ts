@@ -1,49 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Clock, TimerHandle } from '../health/clock.js';
+import { FakeClock, settle } from '../../test/support/fake-clock.js';
 import { WorkQueue, type Result, type WorkQueueOptions } from './queue.js';
-
-/** Time moves only when a test says so; due timers fire in order, each followed by the work it caused. */
-class FakeClock implements Clock {
-  private nowMs = 0;
-  private nextId = 1;
-  private readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  now(): Date {
-    return new Date(this.nowMs);
-  }
-  get ms(): number {
-    return this.nowMs;
-  }
-  setTimeout(callback: () => void, ms: number): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.nowMs + Math.max(0, ms), callback });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
-  }
-  get pendingTimers(): number {
-    return this.timers.size;
-  }
-  async advance(ms: number): Promise<void> {
-    const target = this.nowMs + ms;
-    await settle();
-    for (;;) {
-      const due = [...this.timers].filter(([, t]) => t.at <= target).sort(([, a], [, b]) => a.at - b.at)[0];
-      if (!due) break;
-      const [id, timer] = due;
-      this.timers.delete(id);
-      this.nowMs = timer.at;
-      timer.callback();
-      await settle();
-    }
-    this.nowMs = target;
-    await settle();
-  }
-}
-
-/** Lets every pending promise chain run to its end. */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface Run {
   readonly key: string;
@@ -75,7 +32,7 @@ function controlledHandler(clock: FakeClock): {
       const run: Run = {
         key,
         signal,
-        startedAtMs: clock.ms,
+        startedAtMs: clock.elapsedMs,
         finish: (result) => {
           done(run);
           resolve(result);
@@ -110,7 +67,7 @@ describe('WorkQueue coalescing', () => {
     await settle();
     expect(runs.map((r) => r.key)).toEqual(['busy', 'a']);
     runs[1]!.finish();
-    await clock.advance(60_000);
+    await clock.advanceAsync(60_000);
     expect(runs).toHaveLength(2);
   });
 
@@ -129,7 +86,7 @@ describe('WorkQueue coalescing', () => {
     await settle();
     expect(runs).toHaveLength(2);
     runs[1]!.finish();
-    await clock.advance(60_000);
+    await clock.advanceAsync(60_000);
     expect(runs).toHaveLength(2);
     expect(maxInFlight()).toBe(1);
   });
@@ -208,14 +165,14 @@ describe('WorkQueue backoff', () => {
       concurrency: 1,
       clock,
       random,
-      backoff: { baseMs: 1000, maxMs: 10_000, jitter: 0.2 },
+      backoff: { initialMs: 1000, maxMs: 10_000, jitter: 0.2 },
       handler: async () => {
-        started.push(clock.ms);
+        started.push(clock.elapsedMs);
         throw new Error('still broken');
       },
     });
     queue.add('a');
-    while (started.length < runsWanted) await clock.advance(500);
+    while (started.length < runsWanted) await clock.advanceAsync(500);
     await queue.shutdown();
     return started.slice(1).map((at, i) => at - started[i]!);
   }
@@ -238,7 +195,7 @@ describe('WorkQueue backoff', () => {
       concurrency: 1,
       clock,
       random,
-      backoff: { baseMs: 1000, maxMs: 10_000, jitter: 0.2 },
+      backoff: { initialMs: 1000, maxMs: 10_000, jitter: 0.2 },
       handler: async () => {
         throw new Error('still broken');
       },
@@ -252,7 +209,7 @@ describe('WorkQueue backoff', () => {
       delays.push(ms);
       return setTimeout(callback, ms);
     };
-    await clock.advance(200_000);
+    await clock.advanceAsync(200_000);
     await queue.shutdown();
     expect(delays.length).toBeGreaterThan(10);
     delays.forEach((ms, i) => {
@@ -270,20 +227,20 @@ describe('WorkQueue backoff', () => {
     runs[0]!.fail();
     await settle();
     expect(queue.failures('a')).toBe(1);
-    await clock.advance(1000);
+    await clock.advanceAsync(1000);
     runs[1]!.fail();
     await settle();
     expect(queue.failures('a')).toBe(2);
-    await clock.advance(1999);
+    await clock.advanceAsync(1999);
     expect(runs).toHaveLength(2);
-    await clock.advance(1);
+    await clock.advanceAsync(1);
     runs[2]!.finish();
     await settle();
     expect(queue.failures('a')).toBe(0);
     queue.add('a');
     runs[3]!.fail();
     await settle();
-    await clock.advance(1000);
+    await clock.advanceAsync(1000);
     expect(runs).toHaveLength(5);
   });
 
@@ -297,7 +254,7 @@ describe('WorkQueue backoff', () => {
     queue.add('a');
     await settle();
     expect(queue.failures('a')).toBe(1);
-    await clock.advance(1000);
+    await clock.advanceAsync(1000);
     expect(calls).toBe(2);
     await queue.shutdown();
   });
@@ -310,17 +267,17 @@ describe('WorkQueue scheduling', () => {
     const queue = queueWith(clock, handler);
     queue.add('a');
     runs[0]!.finish({ requeueAfterMs: 30_000 });
-    await clock.advance(29_999);
+    await clock.advanceAsync(29_999);
     expect(runs).toHaveLength(1);
-    await clock.advance(1);
+    await clock.advanceAsync(1);
     expect(runs.map((r) => r.startedAtMs)).toEqual([0, 30_000]);
 
     runs[1]!.finish({ requeueAfterMs: 30_000 });
-    await clock.advance(10_000);
+    await clock.advanceAsync(10_000);
     queue.add('a');
     expect(runs.map((r) => r.startedAtMs)).toEqual([0, 30_000, 40_000]);
     runs[2]!.finish();
-    await clock.advance(60_000);
+    await clock.advanceAsync(60_000);
     expect(runs).toHaveLength(3);
     expect(clock.pendingTimers).toBe(0);
   });
@@ -334,11 +291,11 @@ describe('WorkQueue scheduling', () => {
     queue.addAfter('b', 1000);
     queue.addAfter('b', 5000);
     expect(queue.depth()).toBe(0);
-    await clock.advance(1000);
+    await clock.advanceAsync(1000);
     runs[0]!.finish();
     await settle();
     runs[1]!.finish();
-    await clock.advance(10_000);
+    await clock.advanceAsync(10_000);
     expect(runs.map((r) => [r.key, r.startedAtMs])).toEqual([
       ['a', 1000],
       ['b', 1000],
@@ -351,7 +308,7 @@ describe('WorkQueue scheduling', () => {
     const queue = queueWith(clock, handler);
     queue.add('a');
     queue.addAfter('a', 1000);
-    await clock.advance(5000);
+    await clock.advanceAsync(5000);
     expect(runs).toHaveLength(1);
     runs[0]!.finish();
     await settle();
@@ -369,7 +326,7 @@ describe('WorkQueue scheduling', () => {
     queue.forget('a');
     expect(queue.failures('a')).toBe(0);
     expect(clock.pendingTimers).toBe(0);
-    await clock.advance(600_000);
+    await clock.advanceAsync(600_000);
     expect(runs).toHaveLength(1);
   });
 });
@@ -392,7 +349,7 @@ describe('WorkQueue shutdown', () => {
     runs[0]!.fail(new Error('aborted'));
     await stopped;
     queue.add('d');
-    await clock.advance(10_000);
+    await clock.advanceAsync(10_000);
     expect(runs.map((r) => r.key)).toEqual(['a']);
     expect(queue.inFlight()).toBe(0);
     // A failure caused by the shutdown is not a retry to schedule.
@@ -414,7 +371,7 @@ describe('WorkQueue shutdown', () => {
     expect(idle).toBe(false);
     runs[1]!.finish();
     await stopped;
-    await clock.advance(10_000);
+    await clock.advanceAsync(10_000);
     expect(runs.map((r) => r.key)).toEqual(['a', 'b']);
   });
 

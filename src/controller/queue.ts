@@ -13,21 +13,31 @@
  *   returns resets the key's failure count, and may ask to run again after `requeueAfterMs`.
  * - Nothing polls: the only timers are those of scheduled keys (one per key).
  */
-import { systemClock, type Clock, type TimerHandle } from '../health/clock.js';
+import {
+  backoffDelay,
+  checkBackoff,
+  systemClock,
+  type BackoffPolicy,
+  type Clock,
+  type TimerHandle,
+} from '../core/time.js';
 
 /** What a handler returns: nothing, or when to run the key again (a poll interval, say). */
 export type Result = { readonly requeueAfterMs?: number } | void;
 
 export type Handler<K extends string> = (key: K, signal: AbortSignal) => Promise<Result>;
 
-export interface BackoffOptions {
-  /** Delay after the first failure. Default 1 s. */
-  readonly baseMs?: number;
-  /** Longest delay. Default 5 min. */
-  readonly maxMs?: number;
-  /** In [0, 1]: each delay is shortened by up to this fraction, at random. Default 0.2. */
-  readonly jitter?: number;
-}
+/**
+ * Retry delays after failures: the first after `initialMs`, doubling (`factor`) up to `maxMs`, each
+ * shortened by up to `jitter` of itself at random so retries spread out.
+ */
+export const QUEUE_BACKOFF: BackoffPolicy = {
+  initialMs: 1000,
+  maxMs: 5 * 60_000,
+  factor: 2,
+  jitter: 0.2,
+  jitterMode: 'below',
+};
 
 export interface WorkQueueOptions<K extends string> {
   /** Handlers running at once, at least 1. */
@@ -36,7 +46,8 @@ export interface WorkQueueOptions<K extends string> {
   readonly clock?: Clock;
   /** In [0, 1). Default Math.random. */
   readonly random?: () => number;
-  readonly backoff?: BackoffOptions;
+  /** Overrides parts of QUEUE_BACKOFF. */
+  readonly backoff?: Partial<BackoffPolicy>;
   /** Called with the number of waiting keys whenever it changes (for a metric). */
   readonly onDepthChange?: (depth: number) => void;
 }
@@ -56,9 +67,7 @@ export class WorkQueue<K extends string> {
   private readonly handler: Handler<K>;
   private readonly clock: Clock;
   private readonly random: () => number;
-  private readonly baseMs: number;
-  private readonly maxMs: number;
-  private readonly jitter: number;
+  private readonly backoff: BackoffPolicy;
   private readonly onDepthChange: ((depth: number) => void) | undefined;
 
   /** Ready keys in arrival order (a Set keeps insertion order and makes membership O(1)). */
@@ -76,15 +85,12 @@ export class WorkQueue<K extends string> {
   constructor(options: WorkQueueOptions<K>) {
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
       throw new RangeError(`concurrency must be a positive integer, got ${options.concurrency}`);
-    const jitter = options.backoff?.jitter ?? 0.2;
-    if (jitter < 0 || jitter > 1) throw new RangeError(`backoff jitter must be in [0, 1], got ${jitter}`);
+    this.backoff = { ...QUEUE_BACKOFF, ...options.backoff };
+    checkBackoff(this.backoff);
     this.concurrency = options.concurrency;
     this.handler = options.handler;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
-    this.baseMs = options.backoff?.baseMs ?? 1000;
-    this.maxMs = options.backoff?.maxMs ?? 5 * 60_000;
-    this.jitter = jitter;
     this.onDepthChange = options.onDepthChange;
   }
 
@@ -200,7 +206,7 @@ export class WorkQueue<K extends string> {
         this.dirty.delete(key);
         this.add(key, { urgent: dirty });
       } else if (!outcome.ok) {
-        this.addAfter(key, this.backoffMs(this.failures(key)));
+        this.addAfter(key, backoffDelay(this.failures(key) - 1, this.backoff, this.random));
       } else if (outcome.result?.requeueAfterMs !== undefined) {
         this.addAfter(key, outcome.result.requeueAfterMs);
       }
@@ -211,12 +217,6 @@ export class WorkQueue<K extends string> {
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();
     }
-  }
-
-  /** `base * 2^(failures - 1)`, capped at `max`, less up to `jitter` of itself so retries spread out. */
-  private backoffMs(failures: number): number {
-    const capped = Math.min(this.maxMs, this.baseMs * 2 ** Math.max(0, failures - 1));
-    return capped * (1 - this.jitter * this.random());
   }
 
   private cancelScheduled(key: K): void {

@@ -3,7 +3,7 @@ import type { Repository } from '../api/v1alpha1.js';
 import type { KubeClient } from '../kube/index.js';
 import type { GitSource, Revision } from '../source/index.js';
 import { CredentialScopeError } from '../source/credential-scope.js';
-import { createRepositoryAccess, parseDurationMs, touches } from './repository.js';
+import { createRepositoryAccess, touches } from './repository.js';
 
 describe('touches', () => {
   const paths = ['apps/web/deployment.yaml', 'apps/web-2/cm.yaml', 'README.md'];
@@ -24,14 +24,6 @@ describe('touches', () => {
   it('counts unknown changes as touching, and an empty change as touching nothing', () => {
     expect(touches(undefined, 'apps/web')).toBe(true);
     expect(touches([], '')).toBe(false);
-  });
-});
-
-describe('parseDurationMs', () => {
-  it('reads Go-style durations', () => {
-    expect(parseDurationMs('1h30m')).toBe(5_400_000);
-    expect(parseDurationMs('250ms')).toBe(250);
-    expect(() => parseDurationMs('0s')).toThrow("invalid duration '0s'");
   });
 });
 

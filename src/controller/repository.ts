@@ -11,6 +11,7 @@ import {
   type RepositoryStatus,
 } from '../api/v1alpha1.js';
 import { isCapstanError, messageOf, UserError } from '../core/errors.js';
+import { parseDuration } from '../core/time.js';
 import type { KubeClient } from '../kube/index.js';
 import {
   redactText,
@@ -24,16 +25,7 @@ import { assertSourceAllowed, PolicyViolationError, type EffectivePolicy } from 
 import { outcomeConditions } from './conditions.js';
 import { patchStatus } from './status.js';
 
-const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `1h30m`, `30s`, `250ms` → milliseconds (the CRD's pattern has already checked the form). */
-export function parseDurationMs(text: string): number {
-  let total = 0;
-  for (const [, amount, unit] of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g))
-    total += Number(amount) * UNITS_MS[unit!]!;
-  if (total <= 0) throw new UserError(`invalid duration '${text}'`);
-  return total;
-}
+/** @deprecated Import `parseDuration` from '../core/time.js'; kept until application.ts switches. */
 
 /** What Applications need of their Repository: its URL with credentials, and resolved revisions. */
 export interface RepositoryAccess {
@@ -81,7 +73,7 @@ export function createRepositoryAccess(deps: {
     if (policy) assertSourceAllowed(policy, spec.url);
     // The Repository's own timeout bounds every Git operation for it (a slow-drip server holds a
     // worker that long at most).
-    const timeoutMs = parseDurationMs(spec.timeout);
+    const timeoutMs = parseDuration(spec.timeout);
     if (!spec.secretRef) return { url: spec.url, timeoutMs };
     const secret = await deps.kube.get({
       group: '',
@@ -230,7 +222,7 @@ export async function reconcileRepository(
         (app.spec as { sourceRef?: { name?: string } }).sourceRef?.name === name,
     );
   const refs = [...new Set(users.map((app) => (app.spec as { ref?: string }).ref ?? 'main'))].sort();
-  const interval = parseDurationMs(spec.interval);
+  const interval = parseDuration(spec.interval);
   // Jitter spreads polls of many repositories over the interval instead of one burst.
   const nextPoll = Math.round(interval * (0.9 + 0.2 * (deps.random ?? Math.random)()));
 

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvironmentError, messageOf } from '../core/errors.js';
+import { backoffDelay, sleep } from '../core/time.js';
 import { ProcessGroup, cleanLeftovers, type Leftover, type SupervisedProcess } from './processes.js';
 import { defaultCacheDir, ensureTools, type ToolPaths } from './tools.js';
 import { waitForHttp, loopbackRequest } from './http.js';
@@ -343,7 +344,7 @@ async function waitFor(
         `timed out waiting for ${what}${lastError ? ` (${messageOf(lastError)})` : ''}; last lines of ${proc.name}:\n${await proc.lastLines(20)}`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 500)));
+    await sleep(backoffDelay(attempt, { initialMs: 50, maxMs: 500 }));
   }
 }
 

@@ -5,6 +5,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { EnvironmentError } from '../core/errors.js';
+import { backoffDelay, sleep } from '../core/time.js';
 import type { SupervisedProcess } from './processes.js';
 
 export interface LoopbackApi {
@@ -90,6 +91,6 @@ export async function waitForHttp(
         `${options.process.name} was not ready after ${Math.round(options.timeoutMs / 1000)} s (${url}: ${last}); its last lines:\n${await options.process.lastLines(20)}`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(25 * 2 ** attempt, 250)));
+    await sleep(backoffDelay(attempt, { initialMs: 25, maxMs: 250 }));
   }
 }

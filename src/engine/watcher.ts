@@ -3,11 +3,14 @@
  * field-selected LIST) and then every change (a WATCH from the list's resourceVersion), relisting
  * whenever the watch ends or expires. Event-driven throughout: nothing polls.
  */
-import { setTimeout as sleepFor } from 'node:timers/promises';
 import { isCapstanError } from '../core/errors.js';
 import { splitApiVersion, type KubeObject, type ObjectRef } from '../core/objects.js';
+import { backoffDelay, sleep } from '../core/time.js';
 import type { ObjectWatcher } from '../health/index.js';
 import { isGone, UnknownKindError, type KubeClient } from '../kube/index.js';
+
+/** After a dropped connection: from 250 ms, doubling to 5 s. */
+const RELIST_BACKOFF = { initialMs: 250, maxMs: 5_000 } as const;
 
 export function kubeObjectWatcher(
   kube: KubeClient,
@@ -51,7 +54,7 @@ export function kubeObjectWatcher(
           // connection: relist after a backoff. Anything else is the caller's to see.
           if (isGone(error)) continue;
           if (!(isCapstanError(error) && error.kind === 'transient')) throw error;
-          await sleep(Math.min(250 * 2 ** failures++, 5_000), signal);
+          await sleep(backoffDelay(failures++, RELIST_BACKOFF), { signal });
         }
       }
     },
@@ -66,8 +69,4 @@ export function versionsOf(objects: readonly KubeObject[]): Map<string, string> 
       return [`${group}/${o.kind}`, version];
     }),
   );
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return sleepFor(ms, undefined, { signal }).catch(() => {});
 }

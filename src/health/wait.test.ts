@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CapstanError } from '../core/errors.js';
 import { refKey, type KubeObject, type ObjectRef } from '../core/objects.js';
-import type { Clock, TimerHandle } from './clock.js';
+import { FAKE_CLOCK_START, FakeClock, settle } from '../../test/support/fake-clock.js';
 import {
   waitForHealth,
   type ObjectHealth,
@@ -10,43 +10,7 @@ import {
   type WaitResult,
 } from './wait.js';
 
-const START = new Date('2024-05-01T12:00:00Z');
-
-/** Time moves only when a test says so; due timers fire in order as it does. */
-class FakeClock implements Clock {
-  private nowMs = START.getTime();
-  private nextId = 1;
-  private readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  now(): Date {
-    return new Date(this.nowMs);
-  }
-  setTimeout(callback: () => void, ms: number): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.nowMs + ms, callback });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
-  }
-  get pendingTimers(): number {
-    return this.timers.size;
-  }
-  advance(ms: number): void {
-    const target = this.nowMs + ms;
-    for (;;) {
-      const due = [...this.timers]
-        .filter(([, timer]) => timer.at <= target)
-        .sort(([, a], [, b]) => a.at - b.at)[0];
-      if (!due) break;
-      const [id, timer] = due;
-      this.timers.delete(id);
-      this.nowMs = timer.at;
-      timer.callback();
-    }
-    this.nowMs = target;
-  }
-}
+const START = FAKE_CLOCK_START;
 
 /** One watch per ref; the test pushes states into it, as the API server would. */
 class FakeWatcher implements ObjectWatcher {
@@ -97,7 +61,6 @@ type WatchEvent =
   { kind: 'object'; object: KubeObject | undefined } | { kind: 'error'; error: Error } | { kind: 'end' };
 
 /** Lets the waiter's watch loops take in what the test emitted. */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** A promise whose outcome a test can inspect without awaiting it. */
 function track(promise: Promise<WaitResult>) {

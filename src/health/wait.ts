@@ -5,7 +5,7 @@
  */
 import { CapstanError } from '../core/errors.js';
 import { formatRef, refKey, type KubeObject, type ObjectRef } from '../core/objects.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { formatDuration, systemClock, type Clock, type TimerHandle } from '../core/time.js';
 import type { HealthStatus } from './result.js';
 import { computeStatus, describeHealth } from './status.js';
 
@@ -146,13 +146,4 @@ function summarise(outcome: WaitOutcome, entries: readonly Tracked[], timeoutMs:
     case 'Aborted':
       return { outcome, objects, message: `Stopped waiting with ${of} objects not yet healthy` };
   }
-}
-
-/** "45s", "2m", "1m30s": the shape people write timeouts in. */
-export function formatDuration(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  const rest = seconds % 60;
-  return rest === 0 ? `${minutes}m` : `${minutes}m${rest}s`;
 }

@@ -15,6 +15,7 @@ import { serviceAccountIdentity } from './identity.js';
 import { startInformer } from './informer.js';
 import { RestMapper } from './mapper.js';
 import { createHttpTransport, type Transport } from './transport.js';
+import { sleep } from '../core/time.js';
 
 const DISCOVERY = {
   core: aggregatedDiscovery({
@@ -410,8 +411,7 @@ describe('informer over HTTP', () => {
       backoff: { initialMs: 5, maxMs: 20 },
     });
     await informer.synced;
-    for (let i = 0; i < 500 && informer.resourceVersion !== '3'; i++)
-      await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 500 && informer.resourceVersion !== '3'; i++) await sleep(5);
     expect(informer.list().map((o) => o.metadata.name)).toEqual(['b']);
     const watchUrls = apiRequests()
       .filter((r) => r.url.includes('watch=1'))

@@ -76,11 +76,10 @@ export {
 } from './errors.js';
 export { serviceAccountIdentity } from './identity.js';
 export {
-  backoffDelay,
+  INFORMER_BACKOFF,
   realTimers,
   startInformer,
   storeKey,
-  type BackoffOptions,
   type Informer,
   type InformerOptions,
   type InformerTimers,

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../core/objects.js';
 import { errorFromStatus, KubeTransportError } from './errors.js';
-import { backoffDelay, startInformer, type InformerTimers, type ListerWatcher } from './informer.js';
+import { startInformer, type InformerTimers, type ListerWatcher } from './informer.js';
 import type { ListOptions, ObjectList, WatchOptions } from './types.js';
 import type { WatchEvent } from './watch.js';
+import { sleep } from '../core/time.js';
 
 const target = { method: 'GET', path: '/api/v1/configmaps' };
 
@@ -81,20 +82,9 @@ function recorder() {
 }
 
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 2));
+  for (let i = 0; i < 500 && !condition(); i++) await sleep(2);
   expect(condition()).toBe(true);
 }
-
-describe('backoffDelay', () => {
-  it('grows exponentially to a cap, with jitter around each step', () => {
-    const options = { initialMs: 100, maxMs: 1000, factor: 2, jitter: 0.5 };
-    expect([0, 1, 2, 3, 4, 10].map((a) => backoffDelay(a, options, () => 0.5))).toEqual([
-      100, 200, 400, 800, 1000, 1000,
-    ]);
-    expect(backoffDelay(0, options, () => 0)).toBe(50);
-    expect(backoffDelay(0, options, () => 0.999999)).toBe(150);
-  });
-});
 
 describe('startInformer', () => {
   it('lists, then watches from the list resourceVersion, following events and bookmarks', async () => {

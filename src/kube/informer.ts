@@ -9,19 +9,12 @@
  * exponential backoff. It never gives up; only its signal stops it.
  */
 import type { KubeObject } from '../core/objects.js';
+import { backoffDelay, checkBackoff, sleep, type BackoffPolicy } from '../core/time.js';
 import { isGone } from './errors.js';
 import type { KubeClient } from './types.js';
 
-export interface BackoffOptions {
-  /** First delay. Default 500 ms. */
-  readonly initialMs?: number;
-  /** Largest delay. Default 30 s. */
-  readonly maxMs?: number;
-  /** Default 2. */
-  readonly factor?: number;
-  /** Spread around each delay: 0.5 means ±50 %. Default 0.5. */
-  readonly jitter?: number;
-}
+/** Reconnect delays: from 500 ms, doubling to 30 s, each spread ±50 %. */
+export const INFORMER_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.5 };
 
 export interface InformerTimers {
   /** Waits `ms`; resolves early when `signal` aborts. */
@@ -45,7 +38,8 @@ export interface InformerOptions<T extends KubeObject> {
   readonly onDelete?: (object: T) => void;
   /** Failures it recovers from (list/watch errors, throwing callbacks): for logs and metrics. */
   readonly onError?: (error: unknown) => void;
-  readonly backoff?: BackoffOptions;
+  /** Overrides parts of INFORMER_BACKOFF. */
+  readonly backoff?: Partial<BackoffPolicy>;
   readonly timers?: InformerTimers;
   /** List page size. Default the client's. */
   readonly pageSize?: number;
@@ -66,29 +60,9 @@ export interface Informer<T extends KubeObject> {
 export type ListerWatcher = Pick<KubeClient, 'list' | 'watch'>;
 
 export const realTimers: InformerTimers = {
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    }),
+  sleep: (ms, signal) => sleep(ms, { signal }),
   random: Math.random,
 };
-
-/** The delay before retry number `attempt` (0-based). */
-export function backoffDelay(attempt: number, options: BackoffOptions, random: () => number): number {
-  const initial = options.initialMs ?? 500;
-  const max = options.maxMs ?? 30_000;
-  const factor = options.factor ?? 2;
-  const jitter = options.jitter ?? 0.5;
-  const base = Math.min(max, initial * factor ** Math.min(attempt, 64));
-  return Math.max(0, Math.round(base * (1 - jitter + 2 * jitter * random())));
-}
 
 export function startInformer<T extends KubeObject>(
   client: ListerWatcher,
@@ -108,6 +82,7 @@ class RunningInformer<T extends KubeObject> implements Informer<T> {
   resourceVersion: string | undefined;
   private readonly store = new Map<string, T>();
   private readonly timers: InformerTimers;
+  private readonly backoff: BackoffPolicy;
   private markSynced!: () => void;
   private failSync!: (error: unknown) => void;
 
@@ -116,6 +91,8 @@ class RunningInformer<T extends KubeObject> implements Informer<T> {
     private readonly options: InformerOptions<T>,
   ) {
     this.timers = options.timers ?? realTimers;
+    this.backoff = { ...INFORMER_BACKOFF, ...options.backoff };
+    checkBackoff(this.backoff);
     this.synced = new Promise<void>((resolve, reject) => {
       this.markSynced = resolve;
       this.failSync = reject;
@@ -168,19 +145,13 @@ class RunningInformer<T extends KubeObject> implements Informer<T> {
           continue;
         }
         this.report(error);
-        await this.timers.sleep(
-          backoffDelay(attempt++, this.options.backoff ?? {}, this.timers.random),
-          signal,
-        );
+        await this.timers.sleep(backoffDelay(attempt++, this.backoff, this.timers.random), signal);
         continue;
       }
       // The server closed the stream (its timeout). Reconnect at once if it was doing its job; a
       // server that closes watches straight away gets the backoff instead of a tight loop.
       if (!delivered && !signal.aborted) {
-        await this.timers.sleep(
-          backoffDelay(attempt++, this.options.backoff ?? {}, this.timers.random),
-          signal,
-        );
+        await this.timers.sleep(backoffDelay(attempt++, this.backoff, this.timers.random), signal);
       }
     }
     if (!this.hasSynced) this.failSync(signal.reason ?? new Error('informer stopped before it synced'));

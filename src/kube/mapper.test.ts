@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DiscoveredResource, DiscoverySnapshot } from './discovery.js';
 import { RestMapper, UnknownKindError } from './mapper.js';
+import { sleep } from '../core/time.js';
 
 function resource(
   group: string,
@@ -100,7 +101,7 @@ describe('RestMapper', () => {
     discovery.set([configMaps, widgetsV1]);
     discovery.hold();
     const lookups = Array.from({ length: 20 }, () => mapper.mapping('example.com', 'Widget'));
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
     expect(discovery.waiting()).toBe(1);
     discovery.releaseAll();
     const results = await Promise.all(lookups);
@@ -114,12 +115,12 @@ describe('RestMapper', () => {
     await mapper.mapping('', 'ConfigMap');
     discovery.hold();
     const early = mapper.refresh(); // starts now, sees no Widget
-    await new Promise((r) => setTimeout(r, 1));
+    await sleep(1);
     discovery.set([configMaps, widgetsV1]); // the CRD lands while that refresh runs
     const lookups = [mapper.mapping('example.com', 'Widget'), mapper.mapping('example.com', 'Widget')];
     discovery.releaseAll(); // the early refresh answers without Widget
     await early;
-    await new Promise((r) => setTimeout(r, 1));
+    await sleep(1);
     expect(discovery.waiting()).toBe(1); // exactly one follow-up refresh for both lookups
     discovery.releaseAll();
     expect((await Promise.all(lookups)).map((m) => m.resource)).toEqual(['widgets', 'widgets']);

@@ -7,7 +7,11 @@
  * a thousand sequential lookups of a mistyped kind cost one refresh, not a thousand.
  */
 import { CapstanError } from '../core/errors.js';
+import { backoffDelay, sleep } from '../core/time.js';
 import type { DiscoveredResource, Discover, DiscoverySnapshot } from './discovery.js';
+
+/** How `waitForMapping` polls discovery: from 25 ms, doubling to 800 ms. */
+const DISCOVERY_POLL = { initialMs: 25, maxMs: 800 } as const;
 
 export interface ResourceMapping {
   readonly group: string;
@@ -154,7 +158,7 @@ export class RestMapper {
       const remaining = deadline - this.now();
       if (remaining <= 0)
         throw new UnknownKindError(group, kind, options.version, this.servedVersions(group, kind));
-      await sleep(Math.min(remaining, 25 * 2 ** Math.min(attempt, 5)), options.signal);
+      await sleep(Math.min(remaining, backoffDelay(attempt, DISCOVERY_POLL)), { signal: options.signal });
     }
   }
 
@@ -227,20 +231,6 @@ export class RestMapper {
       });
     return { generation, done };
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function buildIndex(snapshot: DiscoverySnapshot, generation: number): Index {

@@ -4,6 +4,7 @@ import { startFakeApiServer, sendJson, status, type FakeApiServer } from '../../
 import { KubeApiError, KubeTransportError } from './errors.js';
 import { createHttpTransport } from './transport.js';
 import { LineSplitter, openWatch, parseWatchEvents, type WatchEvent } from './watch.js';
+import { sleep } from '../core/time.js';
 
 const target = { method: 'GET', path: '/api/v1/configmaps' };
 
@@ -112,7 +113,7 @@ describe('openWatch over HTTP', () => {
       const text = `${event('ADDED', 'a', '1')}\n${event('BOOKMARK', '', '9')}\n`;
       for (let i = 0; i < text.length; i += 13) {
         response.write(text.slice(i, i + 13));
-        await new Promise((r) => setTimeout(r, 1));
+        await sleep(1);
       }
       response.end();
     });

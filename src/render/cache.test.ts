@@ -4,6 +4,7 @@ import { caught } from '../../test/render/repo.js';
 import { RenderCache, cachedRenderer, renderCacheKey, stableStringify } from './cache.js';
 import type { RenderEvent } from './cache.js';
 import type { RenderRequest, RenderResult, Renderer } from './types.js';
+import { sleep } from '../core/time.js';
 
 /** A renderer that counts its calls and can be held open or made to fail. */
 function fakeRenderer() {
@@ -100,7 +101,7 @@ describe('cachedRenderer', () => {
     inner.hold();
     const renderer = cachedRenderer(inner, new RenderCache());
     const all = Promise.all([1, 2, 3].map(() => renderer.render(request('apps/web', 'k'))));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     inner.release();
     const results = await all;
     expect(new Set(results.map((r) => r.objects[0]!.metadata.name))).toEqual(new Set(['cm-1']));

@@ -58,7 +58,7 @@ describe('runTool', () => {
     const started = Date.now();
     const error = await caught(() => node('setInterval(() => {}, 1000)', { timeoutMs: 300 }));
     expect(error).toBeInstanceOf(TransientError);
-    expect(error.message).toBe('fake did not finish within 300 ms and was stopped');
+    expect(error.message).toBe('fake did not finish within 300ms and was stopped');
     expect(Date.now() - started).toBeLessThan(5000);
   });
 

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { EnvironmentError, TransientError, UserError } from '../core/errors.js';
+import { formatDuration } from '../core/time.js';
 import { decodeUtf8 } from './files.js';
 import { formatBytes } from './limits.js';
 
@@ -188,8 +189,4 @@ export function sanitizeToolMessage(text: string, replacements: readonly PathRep
 function looksLikeSecret(run: string): boolean {
   const slashes = run.split('/').length - 1;
   return /[0-9]/.test(run) && /[A-Z]/.test(run) && /[a-z]/.test(run) && slashes * 20 < run.length;
-}
-
-function formatDuration(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }

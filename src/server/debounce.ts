@@ -11,7 +11,7 @@
  * "The same repository" means sharing any repository key: a GitHub push (five URL spellings) and a
  * generic push naming one of those URLs coalesce.
  */
-import type { Clock, TimerHandle } from '../health/clock.js';
+import type { Clock, TimerHandle } from '../core/time.js';
 import type { WebhookProvider } from './webhooks/index.js';
 
 export interface PushEvent {

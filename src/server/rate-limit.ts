@@ -7,7 +7,7 @@
  * new one, so idle buckets are swept (lazily, at most once per refill period); and the number of
  * buckets is capped, the least recently used one giving way when a new client arrives at the cap.
  */
-import type { Clock } from '../health/clock.js';
+import type { Clock } from '../core/time.js';
 
 export interface RateLimiterOptions {
   /** Sustained requests per minute per client; also the burst size. */

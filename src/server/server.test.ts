@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Clock, TimerHandle } from '../health/clock.js';
+import { FakeClock } from '../../test/support/fake-clock.js';
 import type { PushEvent } from './debounce.js';
 import { CapstanMetrics } from './metrics.js';
 import { createServer } from './server.js';
@@ -10,39 +10,6 @@ import type { ServerDependencies } from './server.js';
 
 const SECRET = 'w3bhook-s3cret-value';
 const MiB = 1024 * 1024;
-
-/** Time moves only when a test says so; due timers fire in order as it does. */
-class FakeClock implements Clock {
-  #now = Date.parse('2024-05-01T12:00:00Z');
-  #nextId = 1;
-  readonly #timers = new Map<number, { at: number; callback: () => void }>();
-
-  now(): Date {
-    return new Date(this.#now);
-  }
-  setTimeout(callback: () => void, ms: number): TimerHandle {
-    const id = this.#nextId++;
-    this.#timers.set(id, { at: this.#now + ms, callback });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.#timers.delete(handle as number);
-  }
-  get pendingTimers(): number {
-    return this.#timers.size;
-  }
-  advance(ms: number): void {
-    const target = this.#now + ms;
-    for (;;) {
-      const due = [...this.#timers].filter(([, t]) => t.at <= target).sort(([, a], [, b]) => a.at - b.at)[0];
-      if (due === undefined) break;
-      this.#timers.delete(due[0]);
-      this.#now = due[1].at;
-      due[1].callback();
-    }
-    this.#now = target;
-  }
-}
 
 const servers: { close(): Promise<unknown> }[] = [];
 afterEach(async () => {

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { TransientError } from '../core/errors.js';
+import { backoffDelay, sleep } from '../core/time.js';
 
 /** Runs `work` once for every caller asking with the same key while it is in flight. */
 export class Coalescer {
@@ -49,7 +50,8 @@ export interface FileLockOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Between attempts: from 20 ms, doubling to 500 ms. */
+const RETRY_BACKOFF = { initialMs: 20, maxMs: 500 } as const;
 
 /**
  * Holds `path` (created exclusively) while `work` runs. A lock whose owner died on this host, or
@@ -60,9 +62,9 @@ export async function withFileLock<T>(
   options: FileLockOptions,
   work: () => Promise<T>,
 ): Promise<T> {
-  const sleep = options.sleep ?? defaultSleep;
+  const pause = options.sleep ?? ((ms: number) => sleep(ms));
   const deadline = options.now() + options.waitMs;
-  let pause = 20;
+  let attempt = 0;
   for (;;) {
     try {
       const handle = await open(path, 'wx', 0o600);
@@ -82,8 +84,7 @@ export async function withFileLock<T>(
     if (options.now() >= deadline) {
       throw new TransientError(`the git cache is busy: another process holds ${path}`);
     }
-    await sleep(pause);
-    pause = Math.min(pause * 2, 500);
+    await pause(backoffDelay(attempt++, RETRY_BACKOFF));
   }
   try {
     return await work();

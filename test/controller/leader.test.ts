@@ -6,6 +6,7 @@ import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { LeaderElector, type Lease } from '../../src/controller/leader.js';
 import { createKubeClient, type HttpKubeClient } from '../../src/kube/index.js';
 import { freshNamespace } from '../support/cluster.js';
+import { sleep } from '../../src/core/time.js';
 
 const LEASE = 'capstan-leader';
 const TIMING = { leaseDurationSeconds: 3, renewDeadlineSeconds: 2, retryPeriodSeconds: 0.5 };
@@ -58,7 +59,7 @@ async function waitFor(condition: () => boolean, timeoutMs: number, what: string
   while (!condition()) {
     if (Date.now() - started > timeoutMs)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(25);
   }
   return Date.now() - started;
 }
@@ -79,7 +80,7 @@ describe('leader election on a real Lease', () => {
 
     // Several lease durations later, the same single leader, renewing.
     const renewBefore = (await readLease(namespace))?.spec?.renewTime;
-    await new Promise((resolve) => setTimeout(resolve, 4000));
+    await sleep(4000);
     expect(leaders(replicas)).toEqual([leader]);
     const lease = await readLease(namespace);
     expect(lease?.spec).toMatchObject({

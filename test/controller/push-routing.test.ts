@@ -12,6 +12,7 @@ import { routePush } from '../../src/cli/commands/controller-run.js';
 import { CapstanMetrics, createServer } from '../../src/server/index.js';
 import { kubectl, kubectlOk } from '../support/cluster.js';
 import { eventually, repository, startTestController, type TestController } from '../support/controller.js';
+import { sleep } from '../../src/core/time.js';
 
 /** What a Git host names in its webhook, and what a user wrote in a Repository. */
 const CASES = [
@@ -111,7 +112,7 @@ describe.each(['leader', 'standby'] as const)('a push received by the %s', (path
       if (wakes) {
         await eventually(`${nameOf(index)} fetched again`, async () => fetchesOf(index) > before, 15_000);
       } else {
-        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+        await sleep(SETTLE_MS);
         expect(fetchesOf(index)).toBe(before);
       }
       // A standby speaks to the leader only through the annotation, and only for the Repository pushed to.

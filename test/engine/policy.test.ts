@@ -10,6 +10,7 @@ import { PolicyViolationError, type EffectivePolicy } from '../../src/plan/index
 import { freshNamespace, kubectl, kubectlOk } from '../support/cluster.js';
 import { actions, configMap, createTestEngine, gitApp, type TestEngine } from '../support/engine.js';
 import { createTestRepo, makeTempDir } from '../support/git-servers.js';
+import { sleep } from '../../src/core/time.js';
 
 let t: TestEngine;
 let index: PolicyIndex;
@@ -48,7 +49,7 @@ async function policyFor(
     const policy = index.forNamespace(namespace);
     if (policy && check(policy)) return policy;
     if (Date.now() > deadline) throw new Error(`the policy index never saw the policy of ${namespace}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 

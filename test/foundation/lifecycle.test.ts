@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { cleanLeftovers } from '../../src/dev/processes.js';
+import { sleep } from '../../src/core/time.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -58,7 +59,7 @@ function isGone(pid: number): boolean {
 /** Waits (bounded) for every pid to be gone: the watchdog needs a moment after its owner dies. */
 async function waitGone(pids: number[], timeoutMs = 20_000): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
-  while (pids.some((p) => !isGone(p)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (pids.some((p) => !isGone(p)) && Date.now() < deadline) await sleep(100);
   return pids.filter((p) => !isGone(p));
 }
 

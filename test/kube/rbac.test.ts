@@ -3,6 +3,7 @@ import { inject } from 'vitest';
 import { KubeApiError, serviceAccountIdentity } from '../../src/kube/index.js';
 import { freshNamespace } from '../support/cluster.js';
 import { adminClient, unprivilegedClient } from './helpers.js';
+import { sleep } from '../../src/core/time.js';
 
 const admin = await adminClient();
 const unprivileged = await unprivilegedClient();
@@ -60,7 +61,7 @@ describe('authorisation', () => {
     for (let attempt = 0; attempt < 50; attempt++) {
       applied = await asDeployer.apply(configMap(namespace, 'by-sa')).catch((e: unknown) => e);
       if (!(applied instanceof KubeApiError && applied.status === 403)) break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     expect(applied).toMatchObject({ metadata: { name: 'by-sa' } });
     // Still nothing outside the Role.

@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../../src/core/time.js';
 
 export type HostileMode = 'error-line' | 'sideband-error' | 'many-refs' | 'slow-drip' | 'switch-on-fetch';
 
@@ -192,7 +193,7 @@ async function slowDrip(res: ServerResponse, dripMs: number): Promise<void> {
   const stream = `${serviceHeader()}${pkt(`${FAKE_SHA} HEAD\0${filler(MAX_PKT_PAYLOAD - 46)}`)}`;
   for (let i = 0; !res.destroyed; i = (i + 1) % stream.length) {
     await write(res, stream[i]!);
-    await new Promise((resolve) => setTimeout(resolve, dripMs));
+    await sleep(dripMs);
   }
 }
 
