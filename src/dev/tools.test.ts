@@ -61,7 +61,35 @@ describe('ensureTools in a bad environment', () => {
       /^building etcd from Go module go\.etcd\.io\/etcd\/server\/v3@v3\.7\.0 \(tools\/kubernetes\) failed:/,
     );
     expect(failure.message).toContain('./apiserver.go:42:2: undefined: brokenSymbol');
-    expect(lines).toEqual(['building etcd (1/8) from go.etcd.io/etcd/server/v3@v3.7.0 …']);
+    expect(lines).toEqual(['building etcd (1/9) from go.etcd.io/etcd/server/v3@v3.7.0 …']);
+  });
+});
+
+describe('building gitea', () => {
+  it('refuses a module whose checksum differs from tools/gitea/module.json', async () => {
+    const go = join(await tempDir(), 'go');
+    await writeFile(
+      go,
+      `#!/bin/sh
+if [ "$1" = env ]; then echo go1.26.8; exit 0; fi
+if [ "$1" = mod ]; then echo '{"Path":"code.gitea.io/gitea","Version":"v1.27.3","Dir":"/nonexistent","Sum":"h1:tampered="}'; exit 0; fi
+echo "go $* should not run" >&2
+exit 1
+`,
+    );
+    await chmod(go, 0o755);
+    const lines: string[] = [];
+    const failure = await ensureTools({
+      cacheDir: await tempDir(),
+      go,
+      only: ['gitea'],
+      progress: (l) => lines.push(l),
+    }).catch((e) => e);
+    expect(failure).toBeInstanceOf(ToolBuildError);
+    expect(failure.message).toMatch(
+      /^building gitea from Go module code\.gitea\.io\/gitea@v1\.27\.3 \(tools\/gitea\) failed:\nchecksum mismatch: the module proxy served h1:tampered=, tools\/gitea\/module\.json pins h1:/,
+    );
+    expect(lines).toEqual(['building gitea (1/1) from code.gitea.io/gitea@v1.27.3 (about 3 min, 1.5 GB) …']);
   });
 });
 

@@ -1,9 +1,11 @@
 /**
  * Builds the binaries Capstan's tests and dev cluster run — the Kubernetes control plane, kubectl,
- * kwok, helm and kustomize — from the Go modules under `tools/`, with plain `go build`.
+ * kwok, helm, kustomize and the Gitea forge — from the Go modules under `tools/`, with plain `go build`.
  *
  * Binaries live in a cache outside the clone, one folder per Go module keyed by a hash of that
  * module's go.mod, go.sum and link flags, so a version bump rebuilds and every other run reuses them.
+ * Gitea cannot be a dependency of a tools module (tools/gitea/README.md): it is built as the main
+ * module from a copy of its downloaded module folder, keyed by tools/gitea/module.json.
  * A lock file per module keeps two concurrent runs from building the same thing twice.
  */
 import { createHash } from 'node:crypto';
@@ -11,6 +13,8 @@ import { execFile, spawn } from 'node:child_process';
 import { constants as fsConstants, existsSync } from 'node:fs';
 import {
   access,
+  chmod,
+  cp,
   mkdir,
   open,
   readFile,
@@ -41,7 +45,8 @@ export type ToolName =
   | 'kubectl'
   | 'kwok'
   | 'helm'
-  | 'kustomize';
+  | 'kustomize'
+  | 'gitea';
 
 export type ToolModuleName = 'kubernetes' | 'kwok' | 'helm' | 'kustomize';
 
@@ -131,11 +136,16 @@ const KWOK_STAGE_FILES = [
   'kustomize/stage/pod/fast/pod-ready.yaml',
   'kustomize/stage/pod/fast/pod-complete.yaml',
   'kustomize/stage/pod/fast/pod-delete.yaml',
+  // Fails the containers of pods labelled `pod-container-running-failed.stage.kwok.x-k8s.io: "true"`:
+  // how tests and the demo make a workload degrade without a real kubelet.
+  'kustomize/stage/pod/chaos/pod-container-running-failed.yaml',
 ];
 
 export type ToolPaths = Record<ToolName, string> & {
   /** kwok's `--config` file: the stages that make fake nodes Ready and pods Running. */
   readonly kwokStages: string;
+  /** Gitea's `STATIC_ROOT_PATH`: the `options`, `public` and `templates` it reads at run time. */
+  readonly giteaStaticRoot: string;
 };
 
 export interface EnsureToolsOptions {
@@ -149,7 +159,7 @@ export interface EnsureToolsOptions {
   readonly progress?: (line: string) => void;
   /** Environment for `go`; default this process's. */
   readonly env?: NodeJS.ProcessEnv;
-  /** Build only these when missing (the engine needs helm and kustomize, not a control plane). */
+  /** Build only these when missing (the engine needs helm and kustomize, not a control plane or a forge). */
   readonly only?: readonly ToolName[];
 }
 
@@ -200,19 +210,25 @@ export async function ensureTools(options: EnsureToolsOptions = {}): Promise<Too
   const missing = (await missingTools(modules)).filter(
     (m) => !options.only || options.only.includes(m.spec.name),
   );
-  if (missing.length > 0) {
+  const gitea = await readGiteaModule(toolsDir, cacheDir);
+  const giteaMissing = (!options.only || options.only.includes('gitea')) && !(await isGiteaBuilt(gitea));
+  if (missing.length > 0 || giteaMissing) {
     await checkGo(go, env);
     await ensureWritable(cacheDir);
   }
 
   const paths: Partial<Record<ToolName, string>> = {};
   let kwokStages = '';
-  const counter = { built: 0, total: missing.length };
+  const counter = { built: 0, total: missing.length + (giteaMissing ? 1 : 0) };
   for (const module of modules) {
     for (const spec of TOOL_SPECS.filter((s) => s.module === module.name))
       paths[spec.name] = join(module.binDir, spec.name);
-    if (module.name === 'kwok') kwokStages = join(module.binDir, 'stages.yaml');
-    if (!missing.some((m) => m.module === module)) continue;
+    if (module.name === 'kwok') kwokStages = join(module.binDir, `stages-${stagesDigest()}.yaml`);
+    const needsStages =
+      module.name === 'kwok' &&
+      (!options.only || options.only.includes('kwok')) &&
+      !(await exists(kwokStages));
+    if (!needsStages && !missing.some((m) => m.module === module)) continue;
     await withBuildLock(module, progress, async () => {
       for (const spec of TOOL_SPECS.filter((s) => s.module === module.name)) {
         if (options.only && !options.only.includes(spec.name)) continue;
@@ -228,7 +244,22 @@ export async function ensureTools(options: EnsureToolsOptions = {}): Promise<Too
         await writeKwokStages(go, env, module, kwokStages);
     });
   }
-  return { ...(paths as Record<ToolName, string>), kwokStages };
+  if (giteaMissing) {
+    await withBuildLock(gitea, progress, async () => {
+      if (await isGiteaBuilt(gitea)) return;
+      counter.built++;
+      progress(
+        `building gitea (${counter.built}/${counter.total}) from ${gitea.module}@${gitea.version} (about 3 min, 1.5 GB) …`,
+      );
+      await buildGitea(go, env, gitea);
+    });
+  }
+  paths.gitea = join(gitea.binDir, 'gitea');
+  return {
+    ...(paths as Record<ToolName, string>),
+    kwokStages,
+    giteaStaticRoot: join(gitea.binDir, 'static'),
+  };
 }
 
 interface ToolModule {
@@ -264,6 +295,131 @@ async function readToolModule(toolsDir: string, cacheDir: string, name: ToolModu
     .update(flags.join(' '))
     .digest('hex');
   return { name, dir, binDir: join(cacheDir, 'tools', `${name}-${key.slice(0, 16)}`), requires };
+}
+
+/** Gitea's pin (tools/gitea/module.json) and where its build is cached. */
+interface GiteaModule {
+  readonly name: 'gitea';
+  readonly dir: string;
+  readonly binDir: string;
+  readonly module: string;
+  readonly version: string;
+  /** The `h1:` checksum of the module (what go.sum would hold); a download that differs is refused. */
+  readonly sum: string;
+  readonly ldflags: string;
+}
+
+/** What Gitea reads from `STATIC_ROOT_PATH` at run time when built without the `bindata` tag. */
+const GITEA_STATIC_DIRS = ['options', 'public', 'templates'] as const;
+
+async function readGiteaModule(toolsDir: string, cacheDir: string): Promise<GiteaModule> {
+  const dir = join(toolsDir, 'gitea');
+  const file = join(dir, 'module.json');
+  let text: string;
+  let pin: { module?: unknown; version?: unknown; sum?: unknown };
+  try {
+    text = await readFile(file, 'utf8');
+    pin = JSON.parse(text) as typeof pin;
+  } catch (error) {
+    throw new EnvironmentError(`the Gitea pin ${file} is missing or not JSON`, { cause: error });
+  }
+  const { module, version, sum } = pin;
+  if (
+    typeof module !== 'string' ||
+    typeof version !== 'string' ||
+    !/^v\d+\.\d+\.\d+/.test(version) ||
+    typeof sum !== 'string' ||
+    !sum.startsWith('h1:')
+  ) {
+    throw new EnvironmentError(
+      `${file} must hold {"module": "...", "version": "vX.Y.Z", "sum": "h1:..."} (see tools/gitea/README.md)`,
+    );
+  }
+  const ldflags = `-s -w -X main.Version=${version.replace(/^v/, '')}`;
+  const key = createHash('sha256').update(text).update('\0').update(ldflags).digest('hex');
+  return {
+    name: 'gitea',
+    dir,
+    binDir: join(cacheDir, 'tools', `gitea-${key.slice(0, 16)}`),
+    module,
+    version,
+    sum,
+    ldflags,
+  };
+}
+
+async function isGiteaBuilt(gitea: GiteaModule): Promise<boolean> {
+  // The binary is renamed into place last: with it there, the static folder is complete.
+  return (
+    (await isExecutable(join(gitea.binDir, 'gitea'))) &&
+    (await exists(join(gitea.binDir, 'static', 'templates')))
+  );
+}
+
+/**
+ * Downloads Gitea's module (checking its checksum against the pin), builds a copy of it as the main
+ * module — so its own replace directives apply — and keeps the binary and its static folders.
+ */
+async function buildGitea(go: string, env: NodeJS.ProcessEnv, gitea: GiteaModule): Promise<void> {
+  const fail = (output: string, cause?: unknown): ToolBuildError =>
+    new ToolBuildError('gitea', `${gitea.module}@${gitea.version} (tools/gitea)`, output, { cause });
+  await mkdir(gitea.binDir, { recursive: true });
+  const download = await run(
+    go,
+    ['mod', 'download', '-json', `${gitea.module}@${gitea.version}`],
+    gitea.dir,
+    goEnv(env),
+  );
+  let info: { Dir?: string; Sum?: string; Error?: string };
+  try {
+    info = JSON.parse(download.stdout) as typeof info;
+  } catch (error) {
+    throw fail(lastLines(download.output, 25), error);
+  }
+  if (download.code !== 0 || info.Error || !info.Dir)
+    throw fail(info.Error ?? lastLines(download.output, 25));
+  if (info.Sum !== gitea.sum)
+    throw fail(
+      `checksum mismatch: the module proxy served ${info.Sum ?? 'no checksum'}, tools/gitea/module.json pins ${gitea.sum}`,
+    );
+
+  // Inside binDir, so that removePartials() clears what a killed build left.
+  const source = join(gitea.binDir, `source.partial-${process.pid}`);
+  const staticRoot = join(gitea.binDir, 'static');
+  const stagedStatic = `${staticRoot}.partial-${process.pid}`;
+  const binary = join(gitea.binDir, 'gitea');
+  const partial = `${binary}.partial-${process.pid}`;
+  try {
+    await rm(source, { recursive: true, force: true });
+    await cp(info.Dir, source, { recursive: true });
+    await makeWritable(source);
+    const build = await run(
+      go,
+      ['build', '-trimpath', '-ldflags', gitea.ldflags, '-o', partial, '.'],
+      source,
+      goEnv(env),
+    );
+    if (build.code !== 0) throw fail(lastLines(build.output, 25));
+    await rm(stagedStatic, { recursive: true, force: true });
+    for (const name of GITEA_STATIC_DIRS)
+      await cp(join(source, name), join(stagedStatic, name), { recursive: true });
+    await rm(staticRoot, { recursive: true, force: true });
+    await rename(stagedStatic, staticRoot);
+    await rename(partial, binary);
+  } finally {
+    await rm(source, { recursive: true, force: true });
+    await rm(partial, { force: true });
+  }
+}
+
+/** The module cache is read-only; the copy must be writable to be removed again. */
+async function makeWritable(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await makeWritable(path);
+    else if (entry.isFile()) await chmod(path, (await stat(path)).mode | 0o200);
+  }
 }
 
 /** Module path → version, from the `require` lines of a go.mod. */
@@ -365,6 +521,11 @@ async function buildTool(
   await rename(partial, target);
 }
 
+/** The stage file is named by the list it holds: a stage added here is written on the next run. */
+function stagesDigest(): string {
+  return createHash('sha256').update(KWOK_STAGE_FILES.join('\n')).digest('hex').slice(0, 12);
+}
+
 async function writeKwokStages(
   go: string,
   env: NodeJS.ProcessEnv,
@@ -399,14 +560,24 @@ function run(
   args: string[],
   cwd: string,
   env: NodeJS.ProcessEnv,
-): Promise<{ code: number; output: string }> {
+): Promise<{ code: number; output: string; stdout: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const stdout: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      stdout.push(chunk);
+    });
     child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString('utf8') }));
+    child.on('close', (code) =>
+      resolve({
+        code: code ?? 1,
+        output: Buffer.concat(chunks).toString('utf8'),
+        stdout: Buffer.concat(stdout).toString('utf8'),
+      }),
+    );
   });
 }
 
@@ -419,7 +590,7 @@ function lastLines(text: string, count: number): string {
  * binaries: wait for it (saying so once), then re-check. A lock left by a dead process is taken over.
  */
 async function withBuildLock(
-  module: ToolModule,
+  module: { readonly name: string; readonly binDir: string },
   progress: (line: string) => void,
   build: () => Promise<void>,
 ): Promise<void> {

@@ -12,6 +12,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { FAKE_NODE_NAME, NODE_HEARTBEAT } from '../../src/dev/controlplane.js';
 import { freshNamespace, kubectl, kubectlOk } from '../support/cluster.js';
+import { sleep } from '../../src/core/time.js';
 
 const run = promisify(execFile);
 const fixtures = new URL('../fixtures/tools/', import.meta.url).pathname;
@@ -204,7 +205,7 @@ spec:
     const renewTimes = [first.renewTime];
     const watching = Date.now();
     while (Date.now() < until) {
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await sleep(2000);
       const { renewTime, summary } = await observe();
       // Nothing changed; no condition went False and back either (its lastTransitionTime would have moved).
       const seconds = ((Date.now() - watching) / 1000).toFixed(0);

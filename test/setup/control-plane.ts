@@ -1,13 +1,15 @@
 /**
  * Vitest global setup for the integration project: one real control plane (etcd, kube-apiserver,
  * controller-manager, scheduler, kwok with a fake node) for the whole run, shared by every test
- * file; tests isolate themselves with a namespace each (see test/support/cluster.ts).
+ * file; tests isolate themselves with a namespace each (see test/support/cluster.ts). Also one Gitea
+ * forge, started only if a test asks for it (test/setup/forge.ts, test/support/forge.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane } from '../../src/dev/controlplane.js';
+import { provideForge } from './forge.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -42,7 +44,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('server', controlPlane.server);
   project.provide('tools', { ...controlPlane.tools });
   process.env.TMPDIR = runTmp;
+  // ensureTools() above built Gitea with the rest; the forge starts when a test first asks.
+  const stopForge = await provideForge(project, { tools: controlPlane.tools });
   return async () => {
+    await stopForge();
     await controlPlane.stop();
     await rm(runTmp, { recursive: true, force: true });
   };
