@@ -22,6 +22,11 @@ export interface GitHttpServerOptions {
   readonly root: string;
   /** When set, every request needs these credentials (HTTP basic). */
   readonly auth?: { readonly username: string; readonly password: string };
+  /**
+   * Users who may fetch but not push (HTTP basic): a push by one is refused with 403, as a host
+   * refuses read-only credentials. With `auth` or alone (then every request needs some user).
+   */
+  readonly readOnlyUsers?: readonly { readonly username: string; readonly password: string }[];
   /** A fixed port (to restart a server where clients expect it); default a free one. */
   readonly port?: number;
   /** Accept pushes (the demo); default false. */
@@ -38,8 +43,20 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
   const requests: string[] = [];
   const server = createServer((request, response) => {
     requests.push(request.url ?? '');
-    if (options.auth && !authorised(request, options.auth)) {
+    const readers = options.readOnlyUsers ?? [];
+    const reader = readers.some((user) => authorised(request, user));
+    if (
+      (options.auth || readers.length > 0) &&
+      !reader &&
+      !(options.auth && authorised(request, options.auth))
+    ) {
       response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="capstan-test"' }).end('unauthorised\n');
+      return;
+    }
+    if (reader && isReceivePack(request)) {
+      response
+        .writeHead(403, { 'Content-Type': 'text/plain' })
+        .end('read-only user: pushing is not allowed\n');
       return;
     }
     serveWithBackend(request, response, options.root, options.allowPush ?? false, () => {
@@ -64,6 +81,12 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
         server.close(() => resolve());
       }),
   };
+}
+
+/** The two requests of a push: the receive-pack advertisement, and the pack itself. */
+function isReceivePack(request: IncomingMessage): boolean {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  return url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack';
 }
 
 function authorised(request: IncomingMessage, auth: { username: string; password: string }): boolean {

@@ -2,9 +2,10 @@
  * Running the `git` CLI: argv only (never a shell), a hermetic environment, hardened `-c` settings,
  * a timeout that kills the whole process group, and failures sorted into error kinds.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { CapstanError, EnvironmentError, TransientError, UserError } from '../core/errors.js';
 import { redactText } from './redact.js';
 
@@ -36,6 +37,12 @@ export interface GitInvocation {
    * with `prlimit` (util-linux) where there is one on PATH, as in the image; unbounded elsewhere.
    */
   readonly maxMemoryBytes?: number;
+  /**
+   * Written to git's stdin, which is then closed (default: no stdin at all). For plumbing that
+   * reads its input there (`mktree`, `update-index --index-info`, `hash-object --stdin`,
+   * `commit-tree`), so that no repository content passes through argv.
+   */
+  readonly stdin?: Buffer | string;
 }
 
 export interface GitOutput {
@@ -68,10 +75,15 @@ export function createProcessRunner(gitBinary = 'git'): GitRunner {
       const child = spawn(command, args, {
         cwd: invocation.cwd,
         env: invocation.env,
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: [invocation.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         // Its own process group, so a timeout also ends ssh and git-remote-https below it.
         detached: true,
-      });
+      }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
+      if (invocation.stdin !== undefined && child.stdin) {
+        // git may exit before reading it all (a refusal): its close is the answer, not EPIPE.
+        child.stdin.on('error', () => {});
+        child.stdin.end(invocation.stdin);
+      }
       const stdout = new HeadBuffer(invocation.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES);
       const stderr = new TailBuffer(MAX_STDERR_BYTES);
       let timedOut = false;

@@ -11,6 +11,7 @@ import { createConnection, createServer as createNetServer, type AddressInfo } f
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { sleep } from '../../src/core/time.js';
 
 const run = promisify(execFile);
 
@@ -96,6 +97,31 @@ export async function createTestRepo(root: string, name = 'repo'): Promise<TestR
       return git(bareDir, 'rev-parse', `refs/heads/${branch}`);
     },
   };
+}
+
+/**
+ * Makes the bare repository refuse pushes to `branch` with a pre-receive hook, as hosts refuse a
+ * protected branch (git reports "[remote rejected] … (pre-receive hook declined)").
+ */
+export async function protectBranch(
+  bareDir: string,
+  branch: string,
+  message = 'GitLab: You are not allowed to push code to protected branches on this project.',
+): Promise<void> {
+  const hook = join(bareDir, 'hooks', 'pre-receive');
+  await mkdir(dirname(hook), { recursive: true });
+  const script = [
+    '#!/bin/sh',
+    'while read old new ref; do',
+    `  if [ "$ref" = 'refs/heads/${branch}' ]; then`,
+    `    echo '${message.replace(/'/g, '')}' >&2`,
+    '    exit 1',
+    '  fi',
+    'done',
+    'exit 0',
+    '',
+  ].join('\n');
+  await writeFile(hook, script, { mode: 0o755 });
 }
 
 export {
@@ -302,7 +328,7 @@ async function waitForBanner(port: number, child: ChildProcess): Promise<void> {
       socket.on('error', () => resolve(''));
     });
     if (banner.startsWith('SSH-2.0')) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   throw new Error('no SSH banner within 10 s');
 }
