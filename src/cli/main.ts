@@ -8,6 +8,7 @@ import { describeError, isCapstanError } from '../core/errors.js';
 import { registerControllerCommand } from './commands/controller.js';
 import { registerAppCommands } from './commands/apps.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerHistoryCommand } from './commands/history.js';
 import { registerSyncCommands } from './commands/sync.js';
 import { EXIT } from './exit-codes.js';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerSyncCommands(program);
   registerAppCommands(program);
+  registerHistoryCommand(program);
   registerControllerCommand(program);
   registerDevCommands(program);
   return program;
