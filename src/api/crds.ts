@@ -10,6 +10,7 @@ import {
   applicationSpecSchema,
   applicationStatusSchema,
   GROUP,
+  notificationSpecSchema,
   repositorySpecSchema,
   repositoryStatusSchema,
   VERSION,
@@ -182,8 +183,29 @@ export function accessPolicyCrd(): KubeObject {
   });
 }
 
+/**
+ * Namespaced (a team's own, seeing only its own namespace's Applications) and without status: the
+ * controller only reads Notifications; delivery outcomes go to its log and metrics.
+ */
+export function notificationCrd(): KubeObject {
+  return crd({
+    kind: 'Notification',
+    plural: 'notifications',
+    singular: 'notification',
+    shortNames: ['cnotif'],
+    spec: notificationSpecSchema,
+    columns: [
+      { name: 'Target', type: 'string', jsonPath: '.spec.target.type' },
+      { name: 'Applications', type: 'string', jsonPath: '.spec.applications' },
+      { name: 'Events', type: 'string', jsonPath: '.spec.events', priority: 1 },
+      { name: 'Suspended', type: 'boolean', jsonPath: '.spec.suspend', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  });
+}
+
 export function crds(): KubeObject[] {
-  return [repositoryCrd(), applicationCrd(), accessPolicyCrd()];
+  return [repositoryCrd(), applicationCrd(), accessPolicyCrd(), notificationCrd()];
 }
 
 /** The YAML of deploy/crds.yaml. */

@@ -18,3 +18,13 @@ export const REQUESTED_AT_ANNOTATION = 'capstan.dev/requested-at';
 /** Bounded status: at most this many history entries and per-object summaries. */
 export const MAX_HISTORY = 10;
 export const MAX_RESOURCES = 200;
+
+/**
+ * The annotation `capstan rollback` sets: JSON `{"id", "to"?, "clear"?, "by"?}`. `to` is a revision
+ * the Application applied before (default: the last healthy one); `clear` accepts the branch head
+ * again. Handled once per `id`.
+ */
+export const ROLLBACK_ANNOTATION = 'capstan.dev/rollback';
+
+/** Rejected revisions kept in status (newest first). */
+export const MAX_REJECTED = 20;

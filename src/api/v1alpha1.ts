@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import type { KubeObject, ObjectMeta } from '../core/objects.js';
+import { DURATION_PATTERN } from '../core/time.js';
 import type { API_VERSION } from './names.js';
 
 export {
@@ -16,13 +17,16 @@ export {
   FINALIZER,
   GROUP,
   MAX_HISTORY,
+  MAX_REJECTED,
   MAX_RESOURCES,
   REQUESTED_AT_ANNOTATION,
+  ROLLBACK_ANNOTATION,
   VERSION,
 } from './names.js';
 
+export { DURATION_PATTERN };
+
 /** Go-style durations as Flux and Argo CD users write them: `30s`, `5m`, `1h30m`. */
-export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 const duration = (description: string, fallback: string) =>
   z
     .string()
@@ -142,6 +146,22 @@ export const applicationSpecSchema = z.object({
       "Apply, read, prune and delete the objects as this ServiceAccount (same namespace). Without it the controller's --default-service-account is used, or the Application is refused (never the controller's own rights).",
     ),
   suspend: z.boolean().default(false).describe('Stop reconciling.'),
+  rollback: z
+    .object({
+      automatic: z
+        .boolean()
+        .default(false)
+        .describe(
+          'When a new revision fails to apply or is not healthy within healthTimeout, re-apply the last healthy revision and reject the bad one.',
+        ),
+      gitRevert: z
+        .enum(['commit', 'pullRequest', 'none'])
+        .default('commit')
+        .describe(
+          'After an automatic rollback, record it in Git: a revert commit pushed to the branch, a pull request carrying it, or nothing.',
+        ),
+    })
+    .default({ automatic: false, gitRevert: 'commit' }),
 });
 
 /** A namespace name, or a glob over names where `*` stands for any run of characters. */
@@ -276,16 +296,91 @@ export const resourceStatusSchema = z.object({
 });
 export type ResourceStatus = z.output<typeof resourceStatusSchema>;
 
+/** What set a sync off, as the history records it (src/controller/history.ts decides). */
+export const SYNC_TRIGGERS = [
+  'commit',
+  'webhook',
+  'drift',
+  'request',
+  'rollback',
+  'dependency',
+  'spec',
+  'resync',
+] as const;
+export type SyncTrigger = (typeof SYNC_TRIGGERS)[number];
+
+/** How many objects a sync created, changed, … (or would have, for an OutOfSync entry). */
+const historyChangesSchema = z.object({
+  created: z.number().int(),
+  configured: z.number().int(),
+  recreated: z.number().int(),
+  pruned: z.number().int(),
+  failed: z.number().int(),
+  unchanged: z.number().int(),
+  skipped: z.number().int().optional(),
+});
+export type HistoryChanges = z.output<typeof historyChangesSchema>;
+
+/**
+ * One sync. Every field added since the first version is optional, so older statuses still parse;
+ * lengths are bounded by the builder (history.ts), not here: a status the API server refused would
+ * lose the whole write.
+ */
 export const historyEntrySchema = z.object({
+  id: z.number().int().optional().describe('Increases by one with each sync recorded for this Application.'),
   revision: z.string(),
+  commit: z
+    .object({ message: z.string(), author: z.string() })
+    .optional()
+    .describe("The commit's first line (at most 200 characters) and author."),
+  trigger: z.enum(SYNC_TRIGGERS).optional(),
+  requestedBy: z
+    .string()
+    .optional()
+    .describe('Who asked (capstan.dev/requested-by, as the requester claimed it), for requests.'),
   startedAt: z.string(),
   finishedAt: z.string(),
   durationSeconds: z.number(),
-  result: z.enum(['Succeeded', 'Failed']),
+  result: z.enum(['Succeeded', 'Failed', 'RolledBack', 'OutOfSync']),
   health: z.string().optional(),
+  changes: historyChangesSchema.optional(),
   message: z.string().optional(),
+  rollbackOf: z.string().optional().describe('For a rollback: the SHA rolled back from.'),
 });
 export type HistoryEntry = z.output<typeof historyEntrySchema>;
+
+/** A revision auto-sync will not apply again (it failed, or someone rolled back from it). */
+export const rejectedRevisionSchema = z.object({
+  sha: z.string(),
+  reason: z.string(),
+  rejectedAt: z.string(),
+  /** Who rolled back from it; absent for an automatic rollback. */
+  by: z.string().optional(),
+});
+export type RejectedRevision = z.output<typeof rejectedRevisionSchema>;
+
+/** The rollback in force: the cluster runs `to` while the branch head is rejected. */
+export const rollbackStatusSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  at: z.string(),
+  automatic: z.boolean(),
+  by: z.string().optional(),
+  reason: z.string(),
+  /** Recording the rollback in Git (automatic rollbacks with spec.rollback.gitRevert). */
+  gitRevert: z
+    .object({
+      mode: z.enum(['commit', 'pullRequest']),
+      state: z.enum(['Pending', 'Pushed', 'PullRequestOpened', 'NotNeeded', 'Refused', 'Failed']),
+      message: z.string(),
+      /** The revert commit, once pushed. */
+      sha: z.string().optional(),
+      url: z.string().optional(),
+      at: z.string().optional(),
+    })
+    .optional(),
+});
+export type RollbackStatus = z.output<typeof rollbackStatusSchema>;
 
 export const applicationStatusSchema = z.object({
   observedGeneration: z.number().int().optional(),
@@ -303,6 +398,18 @@ export const applicationStatusSchema = z.object({
   lastError: z.string().optional(),
   /** The last `capstan.dev/requested-at` annotation value handled (a manual sync request). */
   lastHandledRequest: z.string().optional(),
+  /**
+   * The rollout whose health is still awaited: healthTimeout counts from `startedAt`. Gone once
+   * the Application is healthy; a new revision starts a new one.
+   */
+  rollout: z.object({ revision: z.string(), startedAt: z.string() }).optional(),
+  /** The last revision the Application was healthy at: where a rollback goes by default. */
+  lastHealthyRevision: revisionSchema.optional(),
+  /** Newest first, at most MAX_REJECTED. */
+  rejectedRevisions: z.array(rejectedRevisionSchema).optional(),
+  rollback: rollbackStatusSchema.optional(),
+  /** The id of the last `capstan.dev/rollback` request handled. */
+  lastHandledRollback: z.string().optional(),
 });
 export type ApplicationStatus = z.output<typeof applicationStatusSchema>;
 
@@ -335,4 +442,73 @@ export interface AccessPolicy extends KubeObject {
   kind: 'AccessPolicy';
   metadata: ObjectMeta & { name: string };
   spec: z.input<typeof accessPolicySpecSchema>;
+}
+
+/** What a Notification can be told about (src/notify/types.ts says when each is emitted). */
+export const NOTIFICATION_EVENT_TYPES = [
+  'SyncSucceeded',
+  'SyncFailed',
+  'HealthDegraded',
+  'HealthRecovered',
+  'RolledBack',
+  'RollbackFailed',
+] as const;
+export const NOTIFICATION_TARGET_TYPES = ['webhook', 'slack', 'github', 'gitlab', 'gitea'] as const;
+
+/**
+ * Where some Applications' events go: a JSON webhook (HMAC-signed), a Slack-compatible incoming
+ * webhook, or commit statuses on the applied SHA. Namespaced: it only ever sees the Applications of
+ * its own namespace, and reads its Secret from there.
+ */
+export const notificationSpecSchema = z.object({
+  applications: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(253)
+        .regex(/^(\*|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/, 'must be an Application name or *'),
+    )
+    .max(256)
+    .default([])
+    .describe('Applications (names in this namespace) whose events are sent; empty or ["*"]: all of them.'),
+  events: z
+    .array(z.enum(NOTIFICATION_EVENT_TYPES))
+    .max(NOTIFICATION_EVENT_TYPES.length)
+    .default([])
+    .describe('The events to send; empty: all.'),
+  target: z.object({
+    type: z
+      .enum(NOTIFICATION_TARGET_TYPES)
+      .describe(
+        "webhook: JSON POST; slack: a Slack-compatible incoming webhook; github, gitlab, gitea: a commit status on the applied SHA of the Application's Repository.",
+      ),
+    url: z
+      .string()
+      .min(1)
+      .max(2048)
+      .optional()
+      .describe(
+        "webhook/slack: the receiver's https:// URL (a `url` key in the Secret wins; Slack URLs are secrets, keep them there). github/gitlab/gitea: the API base URL, e.g. https://ghe.example.com/api/v3; default derived from the Repository URL.",
+      ),
+    secretRef: z
+      .object({ name: localName })
+      .optional()
+      .describe(
+        'Secret in this namespace: `url`, `hmacKey` (webhook), `token` (github/gitlab/gitea). A URL not taken from the Secret must be covered by its annotation capstan.dev/notification-urls; plain http:// needs capstan.dev/allow-insecure-http: "true" on it.',
+      ),
+  }),
+  suspend: z.boolean().default(false).describe('Send nothing.'),
+});
+
+export type NotificationSpec = z.output<typeof notificationSpecSchema>;
+export type NotificationEventType = (typeof NOTIFICATION_EVENT_TYPES)[number];
+export type NotificationTargetType = (typeof NOTIFICATION_TARGET_TYPES)[number];
+
+/** No status: deliveries are fire-and-forget; their outcome is in the controller's log and metrics. */
+export interface Notification extends KubeObject {
+  apiVersion: typeof API_VERSION;
+  kind: 'Notification';
+  metadata: NamespacedMeta;
+  spec: z.input<typeof notificationSpecSchema>;
 }

@@ -85,10 +85,14 @@ export function conditionOf(object: { status?: { conditions?: Condition[] } }, t
 
 /** Green for good, red for bad, yellow for in-between; anything else as is. */
 function paintStatus(colors: Colors, value: string, text: string): string {
-  if (/^(True|Synced|Current|Succeeded|Normal|created|configured|recreated|unchanged)$/.test(value))
+  if (/^(True|Synced|Current|Healthy|Succeeded|Normal|created|configured|recreated|unchanged)$/.test(value))
     return colors.green(text);
-  if (/^(False|Failed|Warning|failed)$/.test(value)) return colors.red(text);
-  if (/^(Unknown|OutOfSync|InProgress|Terminating|NotFound|skipped|pruned)$/.test(value))
+  if (/^(False|Failed|Degraded|Missing|Warning|failed)$/.test(value)) return colors.red(text);
+  if (
+    /^(Unknown|OutOfSync|InProgress|Progressing|Suspended|RolledBack|Terminating|NotFound|skipped|pruned)$/.test(
+      value,
+    )
+  )
     return colors.yellow(text);
   return text;
 }
@@ -242,6 +246,28 @@ export function formatApplicationDescription(input: DescribeInput, options: Form
         'Health',
         `${status.health?.status ?? NONE}${status.health?.message ? ` (${status.health.message})` : ''}`,
       ),
+      ...(status.lastHealthyRevision
+        ? [field('Last healthy', shortSha(status.lastHealthyRevision.sha))]
+        : []),
+      ...(status.rollback
+        ? [
+            field(
+              'Rollback',
+              `${shortSha(status.rollback.from)} → ${shortSha(status.rollback.to)} (${status.rollback.automatic ? 'automatic' : `by ${status.rollback.by ?? 'request'}`}): ${status.rollback.reason.split('\n')[0]}`,
+            ),
+            ...(status.rollback.gitRevert
+              ? [
+                  field(
+                    'Git revert',
+                    `${status.rollback.gitRevert.state}: ${status.rollback.gitRevert.message}`,
+                  ),
+                ]
+              : []),
+          ]
+        : []),
+      ...(status.rejectedRevisions?.length
+        ? [field('Rejected', status.rejectedRevisions.map((r) => shortSha(r.sha)).join(', '))]
+        : []),
       field(
         'Generation',
         `${app.metadata.generation ?? NONE} (observed: ${status.observedGeneration ?? NONE})`,

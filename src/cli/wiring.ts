@@ -73,11 +73,12 @@ export async function engineParts(options: {
 export function metricsHooks(metrics: CapstanMetrics): NonNullable<ControllerOptions['hooks']> {
   return {
     onReconcile: (kind, seconds, ok) => metrics.observeReconcile(kind, ok ? 'success' : 'failure', seconds),
-    onSynced: (app, result, health) => {
+    onSynced: (_app, result) => {
       for (const object of result.objects) metrics.countSyncResult(object.action);
-      const ready = app.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-      metrics.setAppHealth(app.metadata.namespace, app.metadata.name, ready, health);
+      metrics.countSync(result.failed ? 'failed' : 'succeeded');
     },
+    onHealth: (app, health, ready) =>
+      metrics.setAppHealth(app.metadata.namespace, app.metadata.name, ready, health),
     onFetch: (repository, seconds, error) =>
       metrics.observeGitFetch(String(repository.spec.url), seconds, error === undefined),
     onQueueDepth: (depth) => metrics.setQueueDepth(depth),

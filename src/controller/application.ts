@@ -1,79 +1,147 @@
 /**
- * Reconciling one Application: validate, wait for dependencies, sync the revision its Repository
- * resolved (apply, or diff when only drift is known and self-heal is off), judge health from the
- * objects themselves, and write status — only when it changed, so an idle cluster sees no writes.
+ * Reconciling one Application, as a list of steps: check it, choose the revision (the branch head,
+ * or the revision a rollback holds), wait for dependencies, sync, judge from live health, roll a
+ * failed revision back when asked to, and record — status written only when it changed, so an
+ * idle cluster sees no writes.
  *
- * Health is not waited for here: the reconcile ends after the apply, and the objects' own watch
- * events bring it back (see drift.ts) until they are Current, Failed, or past the health timeout.
- * A worker is never parked on a slow rollout.
+ * Health is never waited for here: the reconcile ends after the apply, and live health
+ * (live-health.ts, `reconcileHealth` below) follows the objects from then on. A worker is never
+ * parked on a slow rollout.
  */
 import {
-  applicationSpecSchema,
-  MAX_HISTORY,
-  MAX_RESOURCES,
   REQUESTED_AT_ANNOTATION,
+  ROLLBACK_ANNOTATION,
   type Application,
   type ApplicationSpec,
   type ApplicationStatus,
   type Condition,
   type HistoryEntry,
-  type Repository,
-  type ResourceStatus,
-  type RevisionStatus,
+  type RollbackStatus,
 } from '../api/v1alpha1.js';
-import { inventoryConfigMapName, type ObjectResult } from '../apply/index.js';
+import { inventoryConfigMapName } from '../apply/index.js';
 import { isCapstanError, messageOf, UserError } from '../core/errors.js';
+import { parseDuration } from '../core/time.js';
 import type { AppSpec } from '../engine/app.js';
-import type { Engine, SyncResult } from '../engine/sync.js';
-import { computeStatus, type HealthStatus } from '../health/index.js';
-import { checkServiceAccount, PolicyViolationError, type EffectivePolicy } from '../plan/index.js';
+import type { Engine, SyncMode, SyncResult } from '../engine/sync.js';
+import type { AppHealth } from '../health/index.js';
 import type { KubeClient } from '../kube/index.js';
-import { redactText } from '../source/index.js';
-import type { Revision } from '../source/index.js';
-import { conditionOf, outcomeConditions } from './conditions.js';
-import { ensureFinalizer, finalizeApplication, ownerOf } from './deletion.js';
+import { PolicyViolationError } from '../plan/index.js';
+import { redactText, type Revision } from '../source/index.js';
+import { checkApplication, type CheckDeps, type CheckedApplication } from './app-checks.js';
+import { HEALTH_REASONS, healthDeadline, judge, short, summarize, type Outcome } from './app-judge.js';
 import {
-  decideDependencies,
-  dependencyStates,
-  findCycle,
-  type DependencyDecision,
-  type DependentState,
-} from './dependencies.js';
+  appendHistory,
+  applyLiveHealth,
+  finish,
+  healthStatus,
+  resourceStatuses,
+  revisionFromStatus,
+  revisionStatus,
+  type HistoryRecord,
+  type SyncTrigger,
+} from './app-status.js';
+import { requestedByOf, type HistoryStore } from './history.js';
+import { conditionOf } from './conditions.js';
+import { ensureFinalizer, finalizeApplication, ownerOf } from './deletion.js';
+import { decideDependencies, dependencyStates, type DependencyDecision } from './dependencies.js';
 import type { EventRecorder } from './events.js';
-import { parseDurationMs, type RepositoryAccess } from './repository.js';
+import type { AppHealthView } from './live-health.js';
+import type { RepositoryAccess } from './repository.js';
+import {
+  autoRollback,
+  chooseTarget,
+  parseRollbackRequest,
+  RollbackRefusedError,
+  type RollbackRequest,
+} from './rollback.js';
 import { patchStatus } from './status.js';
-import { applyIdentityOf, type ServiceAccountRef, type TenancyOptions } from './tenancy.js';
+import type { ServiceAccountRef } from './tenancy.js';
 
-export interface ApplicationReconcilerDeps {
+export { dependenciesOf } from './app-checks.js';
+
+/** What happened to an Application that people (and notification targets) hear about. */
+export interface AppNotice {
+  readonly app: Application;
+  readonly type:
+    'SyncSucceeded' | 'SyncFailed' | 'HealthDegraded' | 'HealthRecovered' | 'RolledBack' | 'RollbackFailed';
+  readonly revision: string;
+  readonly message: string;
+  readonly health?: string;
+  readonly rolledBackFrom?: string;
+}
+
+export interface ApplicationReconcilerDeps extends CheckDeps {
   readonly kube: KubeClient;
-  readonly applications: {
-    get(name: string, namespace: string): Application | undefined;
-    list(): Application[];
-  };
-  readonly repositories: { get(name: string, namespace: string): Repository | undefined };
+  readonly applications: CheckDeps['applications'] & { list(): Application[] };
   /** Repository URL + credentials, and the revision its last fetch resolved for a ref. */
   readonly access: RepositoryAccess;
   /** An engine acting as the given ServiceAccount (impersonated: its RBAC decides what it may do). */
   readonly engineFor: (serviceAccount: ServiceAccountRef) => Engine;
-  /** Who applies Applications that name no ServiceAccount. */
-  readonly tenancy: TenancyOptions;
-  /** The AccessPolicies binding a namespace (undefined: none does). */
-  readonly policyFor?: (namespace: string) => EffectivePolicy | undefined;
+  /** Live health: told each sync's objects, it follows them (see live-health.ts). */
+  readonly health: {
+    track(appKey: string, result: SyncResult): AppHealth;
+    view(appKey: string): AppHealthView | undefined;
+    published(appKey: string, health: AppHealth): void;
+  };
   readonly recordEvent: EventRecorder;
+  readonly notify?: (notice: AppNotice) => void;
+  /** A rollback was recorded that asks for a Git revert. */
+  readonly onRollback?: (app: Application, rollback: RollbackStatus) => void;
+  /** Asks for a full reconcile soon (a live health update found a revision to roll back). */
+  readonly requestReconcile?: (app: Application, trigger: SyncTrigger) => void;
   readonly now: () => Date;
   /** Full re-check of a Ready app this often, as a safety net under the event-driven triggers. */
   readonly resyncMs: number;
-  /** Called with each sync's results, for drift watches and metrics. */
-  readonly onSynced?: (app: Application, result: SyncResult, health: HealthStatus) => void;
+  /** Called with each sync's results, for metrics. */
+  readonly onSynced?: (app: Application, result: SyncResult) => void;
+  /** Called after each status write with the health and readiness it shows, for metrics. */
+  readonly onHealth?: (app: Application, health: string, ready: boolean) => void;
   /** How many reconciles of this Application failed in a row before this one (the queue knows). */
   readonly failedAttempts?: number;
+  /** Why this reconcile runs, for history. */
+  readonly trigger?: SyncTrigger;
+  /** The longer record of syncs (a ConfigMap per Application); status keeps the last few. */
+  readonly history?: HistoryStore;
+  readonly onHistoryError?: (app: Application, error: unknown) => void;
 }
 
 export interface ReconcileOutcome {
   readonly requeueAfterMs?: number;
+  /** Judge health again (without a sync) after this long: the health timeout of a rollout ends. */
+  readonly healthCheckAfterMs?: number;
 }
 
-type Outcome = { state: 'ready' | 'progressing' | 'failed' | 'stalled'; reason: string; message: string };
+/** One reconcile's working state. */
+interface Reconcile {
+  readonly deps: ApplicationReconcilerDeps;
+  readonly app: Application;
+  readonly key: string;
+  readonly status: ApplicationStatus;
+  readonly checked: CheckedApplication;
+  readonly spec: ApplicationSpec;
+  readonly healthTimeoutMs: number;
+  readonly request: { readonly sync?: string; readonly rollback?: RollbackRequest };
+}
+
+/** The revision a sync applies, and why. */
+interface Target {
+  readonly revision: Revision;
+  readonly source: AppSpec['source'] & { type: 'git' };
+  readonly gate: DependencyDecision;
+  /** A revision other than the branch head is held (a rollback), and why. */
+  readonly pinned?: string;
+  /** The dependency wait this sync ends, if it was waiting. */
+  readonly waited?: Condition;
+  readonly isNew: boolean;
+  readonly mode: SyncMode;
+  readonly trigger: SyncTrigger;
+}
+
+type SyncRun = (
+  { readonly ok: true; readonly result: SyncResult } | { readonly ok: false; readonly error: unknown }
+) & {
+  readonly started: Date;
+};
 
 export async function reconcileApplication(
   deps: ApplicationReconcilerDeps,
@@ -88,290 +156,550 @@ export async function reconcileApplication(
   // Before anything is applied: an Application deleted from now on takes its objects with it.
   if (!(await ensureFinalizer(deps.kube, app))) return { requeueAfterMs: 1000 };
   const status: ApplicationStatus = structuredClone(app.status ?? {});
-  const generation = app.metadata.generation;
 
-  const parsed = applicationSpecSchema.safeParse(app.spec);
-  if (!parsed.success) {
-    const message = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ');
-    await finish(deps, app, status, { state: 'stalled', reason: 'InvalidSpec', message });
+  const check = checkApplication(deps, app, status);
+  if (!check.ok) {
+    await finish(deps.kube, app, status, check.outcome, deps.now());
     return {};
   }
-  const spec = parsed.data;
-  if (spec.suspend) {
-    await finish(deps, app, status, {
-      state: conditionOf(status.conditions, 'Ready')?.status === 'True' ? 'ready' : 'failed',
-      reason: 'Suspended',
-      message: 'reconciliation is suspended',
-    });
-    return {};
-  }
+  const reconcile = await startReconcile(deps, app, status, check.checked);
 
-  const identity = applyIdentityOf(namespace, spec.serviceAccountName, deps.tenancy);
-  if (!identity.allowed) {
-    await finish(deps, app, status, { state: 'stalled', reason: identity.reason, message: identity.message });
-    return {};
-  }
-  const policy = deps.policyFor?.(namespace);
-  const refusedIdentity = policy && checkServiceAccount(policy, namespace, identity.serviceAccount);
-  if (refusedIdentity) {
-    const message = `AccessPolicy violation: ${refusedIdentity.message}`;
-    await finish(deps, app, status, { state: 'stalled', reason: 'PolicyViolation', message });
-    return {};
-  }
+  const target = await chooseRevision(reconcile);
+  if ('stop' in target) return target.stop;
+  let run = await runSync(reconcile, target);
+  let outcome = judgeRun(reconcile, target, run);
 
-  const repository = deps.repositories.get(spec.sourceRef.name, namespace);
-  if (!repository) {
-    await finish(deps, app, status, {
-      state: 'stalled',
-      reason: 'SourceNotFound',
-      message: `Repository ${namespace}/${spec.sourceRef.name} does not exist`,
-    });
-    return {};
+  const rolledBack = run.ok
+    ? autoRollback(reconcile.spec, status, { sha: target.revision.sha, ...outcome }, deps.now())
+    : undefined;
+  if (rolledBack) {
+    await recordRun(reconcile, target, run, outcome, { rejected: true });
+    const back = await rollbackTarget(reconcile, rolledBack.to);
+    if ('stop' in back) return back.stop;
+    run = await runSync(reconcile, back);
+    outcome = judgeRun(reconcile, back, run);
+    await recordRun(reconcile, back, run, outcome, { rollbackOf: rolledBack.from });
+    announceRollback(reconcile, rolledBack, run, outcome);
+    return nextCheck(reconcile, outcome);
   }
-
-  const cycle = findCycle({ namespace, name }, (ref) =>
-    dependenciesOf(deps.applications.get(ref.name, ref.namespace)),
-  );
-  if (cycle) {
-    await finish(deps, app, status, {
-      state: 'stalled',
-      reason: 'DependencyCycle',
-      message: `dependsOn forms a cycle: ${cycle.join(' → ')}`,
-    });
-    return {};
+  await recordRun(reconcile, target, run, outcome, {});
+  if (!run.ok) {
+    // Only a change of Git or of the spec helps a user error; anything else is retried with backoff.
+    if (isCapstanError(run.error) && run.error.kind === 'user') return { requeueAfterMs: deps.resyncMs };
+    throw run.error;
   }
+  return nextCheck(reconcile, outcome);
+}
 
+/** Reads the manual requests this reconcile answers (sync now, roll back). */
+async function startReconcile(
+  deps: ApplicationReconcilerDeps,
+  app: Application,
+  status: ApplicationStatus,
+  checked: CheckedApplication,
+): Promise<Reconcile> {
   const requested = app.metadata.annotations?.[REQUESTED_AT_ANNOTATION];
-  const isRequest = requested !== undefined && requested !== status.lastHandledRequest;
-  let revision: Revision;
-  let repoSpec: AppSpec['source'] & { type: 'git' };
+  const syncRequest =
+    requested !== undefined && requested !== status.lastHandledRequest ? requested : undefined;
+  const rollbackRequest = await rollbackRequestOf(deps, app, status);
+  return {
+    deps,
+    app,
+    key: `${app.metadata.namespace}/${app.metadata.name}`,
+    status,
+    checked,
+    spec: checked.spec,
+    healthTimeoutMs: parseDuration(checked.spec.healthTimeout),
+    request: {
+      ...(syncRequest ? { sync: syncRequest } : {}),
+      ...(rollbackRequest ? { rollback: rollbackRequest } : {}),
+    },
+  };
+}
+
+/** An unhandled `capstan rollback` request, marked handled; an unreadable one is answered by an Event. */
+async function rollbackRequestOf(
+  deps: ApplicationReconcilerDeps,
+  app: Application,
+  status: ApplicationStatus,
+): Promise<RollbackRequest | undefined> {
+  const parsed = parseRollbackRequest(app.metadata.annotations?.[ROLLBACK_ANNOTATION]);
+  if (!parsed) return undefined;
+  const id = parsed.ok ? parsed.request.id : parsed.id;
+  if (id === status.lastHandledRollback) return undefined;
+  status.lastHandledRollback = id;
+  if (parsed.ok) return parsed.request;
+  await deps.recordEvent(app, 'Warning', 'RollbackRefused', parsed.message);
+  return undefined;
+}
+
+/**
+ * The branch head — unless it is rejected (a rollback holds another revision) or a dependency is
+ * not Ready at it (the revision applied last stays, healed).
+ */
+async function chooseRevision(reconcile: Reconcile): Promise<Target | { stop: ReconcileOutcome }> {
+  const { deps, app, status, checked, spec } = reconcile;
+  let newest: Revision;
+  let source: Target['source'];
   try {
-    const source = await deps.access.source(repository);
-    revision = await deps.access.revision(repository, spec.ref, { fresh: isRequest });
-    repoSpec = { type: 'git', repository: source, ref: spec.ref, path: spec.path, revision };
+    const repository = await deps.access.source(checked.repository);
+    newest = await deps.access.revision(checked.repository, spec.ref, {
+      fresh: reconcile.request.sync !== undefined,
+    });
+    source = { type: 'git', repository, ref: spec.ref, path: spec.path, revision: newest };
   } catch (error) {
-    // The request was seen and answered (with this failure): `capstan sync` stops waiting.
-    if (isRequest) status.lastHandledRequest = requested;
-    await finish(deps, app, status, failure(error, 'SourceUnavailable'));
-    if (isCapstanError(error) && error.kind === 'user') return { requeueAfterMs: deps.resyncMs };
-    throw error;
+    return { stop: await stopWith(reconcile, failure(error, 'SourceUnavailable'), error) };
   }
 
-  // dependsOn, by revision (dependencies.ts): a new revision or spec waits until each dependency is
-  // Ready at its own newest revision; meanwhile the revision applied last with this spec stays
-  // applied and healed, so a slow or failed dependency never blocks self-heal.
+  let decision: ReturnType<typeof chooseTarget>;
+  try {
+    decision = chooseTarget(status, newest.sha, reconcile.request.rollback, deps.now());
+  } catch (error) {
+    if (!(error instanceof RollbackRefusedError)) throw error;
+    await deps.recordEvent(app, 'Warning', 'RollbackRefused', error.message);
+    decision = chooseTarget(status, newest.sha, undefined, deps.now());
+  }
+  if (decision.kind === 'pinned') return pinnedTarget(reconcile, source, decision.sha, decision.message);
+  return gatedTarget(reconcile, source, newest);
+}
+
+/** The head, through the dependency gate (dependencies.ts). */
+async function gatedTarget(
+  reconcile: Reconcile,
+  source: Target['source'],
+  newest: Revision,
+): Promise<Target | { stop: ReconcileOutcome }> {
+  const { deps, app, status, spec } = reconcile;
+  const namespace = app.metadata.namespace;
+  const generation = app.metadata.generation;
+  const applied = status.lastAppliedRevision;
   const gate = decideDependencies(
-    { target: revision.sha, generation, ...appliedOf(status) },
+    {
+      target: newest.sha,
+      generation,
+      ...(applied
+        ? {
+            applied: {
+              sha: applied.sha,
+              generation: status.lastAppliedGeneration ?? status.observedGeneration,
+            },
+          }
+        : {}),
+    },
     await dependencyStates({ repository: spec.sourceRef.name, ref: spec.ref }, spec.dependsOn, {
       application: (dependency) => deps.applications.get(dependency, namespace),
-      newest: async (source) => {
-        const other = deps.repositories.get(source.repository, namespace);
-        if (!other) throw new UserError(`Repository ${namespace}/${source.repository} does not exist`);
-        return (await deps.access.revision(other, source.ref)).sha;
+      newest: async (other) => {
+        const repository = deps.repositories.get(other.repository, namespace);
+        if (!repository) throw new UserError(`Repository ${namespace}/${other.repository} does not exist`);
+        return (await deps.access.revision(repository, other.ref)).sha;
       },
     }),
   );
   if (gate.action === 'wait') {
-    await finish(deps, app, status, {
-      state: 'progressing',
-      reason: 'DependencyNotReady',
-      message: gate.message,
-    });
+    await finish(
+      deps.kube,
+      app,
+      status,
+      { state: 'progressing', reason: 'DependencyNotReady', message: gate.message },
+      deps.now(),
+    );
     // Its status change wakes us up (controller.ts); the requeue is only a safety net.
-    return { requeueAfterMs: 30_000 };
+    return { stop: { requeueAfterMs: 30_000 } };
   }
-  if (gate.action === 'hold' && status.lastAppliedRevision) {
-    revision = revisionApplied(status.lastAppliedRevision, revision);
-    repoSpec = { ...repoSpec, revision };
-  }
-  // Waiting is not rolling out: judge's health clock (Reconciling's transition) starts with this sync.
-  const waited = conditionOf(status.conditions, 'Reconciling');
-  const waiting = waited?.reason === 'DependencyNotReady' ? waited : undefined;
-  if (waiting) status.conditions = status.conditions?.filter((c) => c !== waiting);
-
-  // Apply new revisions and spec changes when automated; drift only with self-heal; anything on request.
+  const revision = gate.action === 'hold' && applied ? revisionFromStatus(applied, newest.ref) : newest;
+  const wasWaiting = conditionOf(status.conditions, 'Reconciling');
+  const waited = wasWaiting?.reason === 'DependencyNotReady' ? wasWaiting : undefined;
   // A spec change that waited for a dependency is still new, though the wait observed its generation.
   const isNew =
-    revision.sha !== status.lastAppliedRevision?.sha ||
+    revision.sha !== applied?.sha ||
     generation !== status.observedGeneration ||
-    (waiting !== undefined &&
+    (waited !== undefined &&
       status.lastAppliedGeneration !== undefined &&
       generation !== status.lastAppliedGeneration);
-  const mode =
-    isRequest || (spec.syncPolicy.automated && (isNew || spec.syncPolicy.selfHeal)) ? 'apply' : 'diff';
-  const started = deps.now();
-  // No "applying …" status before the sync: on a busy branch that is one more write per app per
-  // commit (bench/README.md); the result below is written once.
-
-  let result: SyncResult;
-  try {
-    result = await deps
-      .engineFor(identity.serviceAccount)
-      .sync({ ...toAppSpec(app, spec, repoSpec), ...(policy ? { policy } : {}) }, { mode });
-  } catch (error) {
-    status.lastAttemptedRevision = revision.sha;
-    appendHistory(status, {
-      revision: revision.sha,
-      started,
-      finished: deps.now(),
-      result: 'Failed',
-      message: redactText(messageOf(error)),
-    });
-    if (isRequest) status.lastHandledRequest = requested;
-    const outcome = failure(error, 'SyncFailed');
-    await finish(deps, app, status, outcome);
-    await deps.recordEvent(
-      app,
-      'Warning',
-      outcome.reason,
-      `${revision.sha.slice(0, 12)}: ${outcome.message}`,
-    );
-    if (isCapstanError(error) && error.kind === 'user') return { requeueAfterMs: deps.resyncMs };
-    throw error;
-  }
-
-  const health = overallHealth(result.objects);
-  const healthTimeoutMs = parseDurationMs(spec.healthTimeout);
-  const outcome = heldOutcome(
-    judge(result, health, status, revision, healthTimeoutMs, deps.now()),
+  return {
+    revision,
+    source: { ...source, revision },
     gate,
-    status,
-    waiting,
-  );
-  const changed = result.changed || isNew || result.failed;
-  status.lastAttemptedRevision = revision.sha;
-  status.sync = {
-    status: result.mode === 'diff' && result.changed ? 'OutOfSync' : result.failed ? 'Unknown' : 'Synced',
-    revision: revision.sha,
+    ...(waited ? { waited } : {}),
+    isNew,
+    mode: syncMode(reconcile, isNew),
+    trigger: reconcile.deps.trigger ?? (reconcile.request.sync ? 'request' : 'resync'),
   };
-  status.health = { status: health.status, ...(health.message ? { message: health.message } : {}) };
-  status.inventory = {
-    configMap: inventoryConfigMapName({ namespace, name }),
-    entries: result.objects.filter((o) => o.action !== 'pruned').length,
-  };
-  status.resources = result.objects.slice(0, MAX_RESOURCES).map(resourceStatus);
-  if (isRequest) status.lastHandledRequest = requested;
-  if (result.mode === 'apply' && !result.failed) {
-    status.lastAppliedRevision = {
-      sha: revision.sha,
-      ref: revision.ref,
-      message: revision.message.slice(0, 1024),
-      author: `${revision.author.name} <${revision.author.email}>`,
-      date: revision.date,
-    };
-    if (generation !== undefined) status.lastAppliedGeneration = generation;
-  }
-  if (changed) {
-    appendHistory(status, {
-      revision: revision.sha,
-      started,
-      finished: deps.now(),
-      result: result.failed ? 'Failed' : 'Succeeded',
-      health: health.status,
-      message: summarize(result),
-    });
-  }
-  await finish(deps, app, status, outcome);
-  deps.onSynced?.(app, result, health.status);
+}
 
+/** A revision other than the head: where a rollback went, or goes now. */
+async function pinnedTarget(
+  reconcile: Reconcile,
+  source: Target['source'],
+  sha: string,
+  why: string,
+): Promise<Target | { stop: ReconcileOutcome }> {
+  const { deps, status, checked } = reconcile;
+  let revision: Revision;
+  try {
+    revision =
+      status.lastAppliedRevision?.sha === sha
+        ? revisionFromStatus(status.lastAppliedRevision, source.revision?.ref ?? reconcile.spec.ref)
+        : await deps.access.revision(checked.repository, sha);
+  } catch (error) {
+    return { stop: await stopWith(reconcile, failure(error, 'SourceUnavailable'), error) };
+  }
+  const isNew =
+    revision.sha !== status.lastAppliedRevision?.sha ||
+    reconcile.app.metadata.generation !== status.observedGeneration;
+  return {
+    revision,
+    source: { ...source, revision },
+    gate: { action: 'sync' },
+    pinned: why,
+    isNew,
+    // Going back is what was asked for (or decided): applied even when auto-sync is off.
+    mode: isNew ? 'apply' : syncMode(reconcile, isNew),
+    trigger: isNew ? 'rollback' : (reconcile.deps.trigger ?? 'resync'),
+  };
+}
+
+async function rollbackTarget(
+  reconcile: Reconcile,
+  to: string,
+): Promise<Target | { stop: ReconcileOutcome }> {
+  const { deps, checked, spec } = reconcile;
+  const repository = await deps.access.source(checked.repository);
+  const source: Target['source'] = { type: 'git', repository, ref: spec.ref, path: spec.path };
+  return pinnedTarget(reconcile, source, to, `rolled back to ${short(to)}`);
+}
+
+/** Apply new revisions and spec changes when automated; drift only with self-heal; anything on request. */
+function syncMode(reconcile: Reconcile, isNew: boolean): SyncMode {
+  const { automated, selfHeal } = reconcile.spec.syncPolicy;
+  // Later waves of a revision still to apply are part of applying it, self-heal or not.
+  const unfinished = reconcile.status.sync?.status === 'Waiting';
+  return reconcile.request.sync !== undefined || (automated && (isNew || unfinished || selfHeal))
+    ? 'apply'
+    : 'diff';
+}
+
+async function runSync(reconcile: Reconcile, target: Target): Promise<SyncRun> {
+  const { deps, app, spec, checked } = reconcile;
+  const started = deps.now();
+  try {
+    const appSpec = {
+      ...toAppSpec(app, spec, target.source),
+      ...(checked.policy ? { policy: checked.policy } : {}),
+    };
+    return {
+      ok: true,
+      started,
+      result: await deps.engineFor(checked.serviceAccount).sync(appSpec, { mode: target.mode }),
+    };
+  } catch (error) {
+    return { ok: false, started, error };
+  }
+}
+
+/**
+ * The outcome of a sync: its own failure, or what live health says of the objects it applied —
+ * tracked from now on. A new rollout starts its health timeout here.
+ */
+function judgeRun(reconcile: Reconcile, target: Target, run: SyncRun): Outcome {
+  const { deps, status } = reconcile;
+  if (!run.ok) return failure(run.error, 'SyncFailed');
+  const result = run.result;
+  const health = deps.health.track(reconcile.key, result);
+  if (result.mode === 'apply' && !result.failed && (target.isNew || result.changed))
+    status.rollout = { revision: target.revision.sha, startedAt: deps.now().toISOString() };
+  const judged = judge({
+    sha: target.revision.sha,
+    sync: result,
+    health,
+    status,
+    healthTimeoutMs: reconcile.healthTimeoutMs,
+    now: deps.now(),
+  });
+  return finalOutcome(status, judged, target);
+}
+
+/**
+ * Held by a dependency, a healthy sync of the revision applied last is still a wait for the new
+ * one; held by a rollback, a healthy sync says so.
+ */
+function finalOutcome(
+  status: ApplicationStatus,
+  judged: Outcome,
+  target?: Pick<Target, 'gate' | 'pinned'>,
+): Outcome {
+  if (judged.state !== 'ready') return judged;
+  if (target?.gate.action === 'hold')
+    return { state: 'progressing', reason: 'DependencyNotReady', message: target.gate.message };
+  const rollback = status.rollback;
+  if (rollback && status.lastAppliedRevision?.sha === rollback.to)
+    return {
+      state: 'ready',
+      reason: 'RolledBack',
+      message: `${short(rollback.to)} applied and healthy, rolled back from ${short(rollback.from)} (${rollback.reason.split('\n')[0]!.slice(0, 200)}); ${rejectedNote(rollback.from)}`,
+    };
+  return judged;
+}
+
+function rejectedNote(from: string): string {
+  return `${short(from)} is rejected until the branch moves past it or \`capstan rollback --clear\``;
+}
+
+/** Writes what the sync did and what was judged: status (once), history, Events, notices. */
+async function recordRun(
+  reconcile: Reconcile,
+  target: Target,
+  run: SyncRun,
+  outcome: Outcome,
+  options: { rejected?: boolean; rollbackOf?: string },
+): Promise<void> {
+  const { deps, app, status } = reconcile;
+  const started = run.started;
+  const sha = target.revision.sha;
+  const history = (record: Parameters<typeof appendHistory>[3]) =>
+    appendHistory(deps.history, app, status, record, (error) => deps.onHistoryError?.(app, error));
+  const before = status.health?.status;
+  status.lastAttemptedRevision = sha;
+  if (reconcile.request.sync) status.lastHandledRequest = reconcile.request.sync;
+  if (!run.ok) {
+    await history(
+      historyOf(reconcile, target, started, { result: 'Failed', message: redactText(messageOf(run.error)) }),
+    );
+    await finish(deps.kube, app, status, outcome, deps.now());
+    await deps.recordEvent(app, 'Warning', outcome.reason, `${short(sha)}: ${outcome.message}`);
+    deps.notify?.({ app, type: 'SyncFailed', revision: sha, message: outcome.message });
+    return;
+  }
+  const result = run.result;
+  recordSyncStatus(reconcile, target, result, outcome);
+  const changed =
+    result.changed ||
+    target.isNew ||
+    result.failed ||
+    reconcile.request.sync !== undefined ||
+    options.rejected === true;
+  if (changed)
+    await history(
+      historyOf(reconcile, target, started, {
+        ...(options.rejected
+          ? { result: 'RolledBack' as const }
+          : outcome.state === 'failed' && !result.failed
+            ? { result: 'Failed' as const }
+            : {}),
+        sync: result,
+        message: options.rejected
+          ? `rejected: ${outcome.message}`
+          : result.failed
+            ? outcome.message
+            : summarize(result),
+        ...(options.rollbackOf ? { rollbackOf: options.rollbackOf } : {}),
+      }),
+    );
+  await finish(deps.kube, app, status, outcome, deps.now());
+  const view = deps.health.view(reconcile.key);
+  if (view) deps.health.published(reconcile.key, view.health);
+  deps.onSynced?.(app, result);
+  reportHealth(deps, app, status);
   if (result.changed && result.mode === 'apply') {
+    const message = `${short(sha)} (${firstLine(target.revision.message)}): ${summarize(result)}`;
     await deps.recordEvent(
       app,
       result.failed ? 'Warning' : 'Normal',
       result.failed ? 'SyncFailed' : 'Synced',
-      `${revision.sha.slice(0, 12)} (${firstLine(revision.message)}): ${summarize(result)}`,
+      message,
     );
+    deps.notify?.({ app, type: result.failed ? 'SyncFailed' : 'SyncSucceeded', revision: sha, message });
   }
-  if (outcome.state === 'progressing') {
-    // Objects' events bring us back sooner; this bounds the wait by the health timeout.
-    return { requeueAfterMs: Math.min(healthTimeoutMs, deps.resyncMs) };
-  }
-  return { requeueAfterMs: deps.resyncMs };
+  await announceHealthChange(deps, app, before, status, sha);
 }
 
-function judge(
-  result: SyncResult,
-  health: { status: HealthStatus; message: string },
+/** The sync's part of status: what was applied, where health stands, each object's summary. */
+function recordSyncStatus(reconcile: Reconcile, target: Target, result: SyncResult, outcome: Outcome): void {
+  const { deps, app, status } = reconcile;
+  const view = deps.health.view(reconcile.key);
+  status.sync = {
+    status:
+      result.mode === 'diff' && result.changed
+        ? 'OutOfSync'
+        : result.failed
+          ? 'Unknown'
+          : result.waitingFor
+            ? 'Waiting'
+            : 'Synced',
+    revision: target.revision.sha,
+  };
+  if (view) status.health = healthStatus(view.health);
+  status.inventory = {
+    configMap: inventoryConfigMapName({ namespace: app.metadata.namespace, name: app.metadata.name }),
+    entries: result.objects.filter((o) => o.action !== 'pruned').length,
+  };
+  status.resources = resourceStatuses(result.objects, view?.objects);
+  if (result.mode === 'apply' && !result.failed) {
+    status.lastAppliedRevision = revisionStatus(target.revision);
+    if (app.metadata.generation !== undefined) status.lastAppliedGeneration = app.metadata.generation;
+  }
+  noteHealthy(status, outcome);
+}
+
+/** Healthy at the revision applied: remember it (rollbacks go there), and its rollout is over. */
+function noteHealthy(status: ApplicationStatus, outcome: Outcome): void {
+  const healthy = status.health?.status === 'Healthy' || status.health?.status === 'Suspended';
+  if (!healthy || outcome.state !== 'ready' || !status.lastAppliedRevision) return;
+  status.lastHealthyRevision = status.lastAppliedRevision;
+  delete status.rollout;
+}
+
+function historyOf(
+  reconcile: Reconcile,
+  target: Target,
+  started: Date,
+  extra: { result?: HistoryEntry['result']; sync?: SyncResult; message?: string; rollbackOf?: string },
+): HistoryRecord {
+  const trigger = extra.rollbackOf ? 'rollback' : target.trigger;
+  const requestedBy =
+    trigger === 'rollback'
+      ? reconcile.request.rollback?.by
+      : trigger === 'request'
+        ? requestedByOf(reconcile.app)
+        : undefined;
+  return {
+    revision: target.revision,
+    trigger,
+    ...(requestedBy ? { requestedBy } : {}),
+    started,
+    finished: reconcile.deps.now(),
+    ...(reconcile.status.health?.status ? { health: reconcile.status.health.status } : {}),
+    ...extra,
+  };
+}
+
+function announceRollback(
+  reconcile: Reconcile,
+  rolledBack: { from: string; to: string },
+  run: SyncRun,
+  outcome: Outcome,
+): void {
+  const { deps, app, status } = reconcile;
+  const ok = run.ok && !run.result.failed;
+  const message = ok
+    ? `rolled back from ${short(rolledBack.from)} to ${short(rolledBack.to)}: ${status.rollback?.reason ?? ''}`
+    : `rolling back from ${short(rolledBack.from)} to ${short(rolledBack.to)} failed: ${outcome.message}`;
+  void deps.recordEvent(
+    app,
+    ok ? 'Warning' : 'Warning',
+    ok ? 'RolledBack' : 'RollbackFailed',
+    message.slice(0, 1024),
+  );
+  deps.notify?.({
+    app,
+    type: ok ? 'RolledBack' : 'RollbackFailed',
+    revision: rolledBack.to,
+    rolledBackFrom: rolledBack.from,
+    message,
+  });
+  if (ok && status.rollback?.gitRevert) deps.onRollback?.(app, status.rollback);
+}
+
+/** Events and notices when the Application's health crosses between healthy and not. */
+async function announceHealthChange(
+  deps: ApplicationReconcilerDeps,
+  app: Application,
+  before: string | undefined,
   status: ApplicationStatus,
-  revision: Revision,
-  healthTimeoutMs: number,
-  now: Date,
-): Outcome {
-  const at = revision.sha.slice(0, 12);
-  if (result.failed) {
-    const failures = result.objects
-      .filter((o) => o.action === 'failed')
-      .map((o) => `${o.ref.kind}/${o.ref.name}: ${o.reason}`);
-    // No object failed: a wave did not become healthy, and the ones after it were not applied.
-    const notApplied = result.objects.find(
-      (o) => o.action === 'skipped' && o.reason?.startsWith('not applied'),
-    );
-    if (failures.length === 0 && notApplied?.reason) failures.push(notApplied.reason);
-    return {
-      state: 'failed',
-      reason: 'SyncFailed',
-      message: `${at}: ${failures.slice(0, 3).join('; ') || 'sync failed'}`,
-    };
+  sha: string,
+): Promise<void> {
+  const after = status.health?.status;
+  const message = `${short(sha)}: ${status.health?.message ?? ''}`;
+  if (after === 'Degraded' && before !== 'Degraded') {
+    await deps.recordEvent(app, 'Warning', 'HealthDegraded', message);
+    deps.notify?.({ app, type: 'HealthDegraded', revision: sha, message, health: after });
+  } else if (before === 'Degraded' && after === 'Healthy') {
+    await deps.recordEvent(app, 'Normal', 'HealthRecovered', message);
+    deps.notify?.({ app, type: 'HealthRecovered', revision: sha, message, health: after });
   }
-  if (result.mode === 'diff' && result.changed) {
-    return {
-      state: 'failed',
-      reason: 'OutOfSync',
-      message: `${at}: the cluster differs from Git (${summarize(result)}); self-heal is off`,
-    };
-  }
-  if (health.status === 'Failed')
-    return { state: 'failed', reason: 'HealthFailed', message: `${at}: ${health.message}` };
-  if (health.status !== 'Current') {
-    const since = Date.parse(
-      conditionOf(status.conditions, 'Reconciling')?.lastTransitionTime ?? now.toISOString(),
-    );
-    if (now.getTime() - since > healthTimeoutMs)
-      return {
-        state: 'failed',
-        reason: 'HealthTimeout',
-        message: `${at}: not healthy after ${healthTimeoutMs / 1000} s: ${health.message}`,
-      };
-    return { state: 'progressing', reason: 'Progressing', message: `${at}: ${health.message}` };
-  }
+}
+
+/** When to look again: the resync, and the end of a rollout's health timeout. */
+function nextCheck(reconcile: Reconcile, outcome: Outcome): ReconcileOutcome {
+  const deadline = healthDeadline(reconcile.status, reconcile.healthTimeoutMs);
+  const untilDeadline =
+    deadline === undefined ? undefined : Math.max(0, deadline - reconcile.deps.now().getTime()) + 100;
   return {
-    state: 'ready',
-    reason: 'Synced',
-    message: `${at} applied and healthy (${result.objects.length} objects)`,
+    requeueAfterMs: reconcile.deps.resyncMs,
+    ...(outcome.state === 'progressing' && untilDeadline !== undefined
+      ? { healthCheckAfterMs: untilDeadline }
+      : {}),
   };
 }
 
-/** The worst status among the objects, with the first message that explains it. */
-function overallHealth(objects: readonly ObjectResult[]): { status: HealthStatus; message: string } {
-  const rank: Record<HealthStatus, number> = {
-    Failed: 5,
-    Terminating: 4,
-    InProgress: 3,
-    NotFound: 3,
-    Unknown: 2,
-    Current: 0,
-  };
-  let worst: { status: HealthStatus; message: string } = { status: 'Current', message: '' };
-  for (const object of objects) {
-    if (!object.applied || object.action === 'pruned') continue;
-    const health = computeStatus(object.applied);
-    if (rank[health.status] > rank[worst.status])
-      worst = { status: health.status, message: `${object.ref.kind}/${object.ref.name}: ${health.message}` };
-  }
-  return worst;
+async function stopWith(reconcile: Reconcile, outcome: Outcome, error: unknown): Promise<ReconcileOutcome> {
+  const { deps, app, status } = reconcile;
+  // The request was seen and answered (with this failure): `capstan sync` stops waiting.
+  if (reconcile.request.sync) status.lastHandledRequest = reconcile.request.sync;
+  await finish(deps.kube, app, status, outcome, deps.now());
+  if (isCapstanError(error) && error.kind === 'user') return { requeueAfterMs: deps.resyncMs };
+  throw error;
 }
 
-function resourceStatus(object: ObjectResult): ResourceStatus {
-  const health = object.applied && object.action !== 'pruned' ? computeStatus(object.applied) : undefined;
-  return {
-    group: object.ref.group,
-    kind: object.ref.kind,
-    ...(object.ref.namespace ? { namespace: object.ref.namespace } : {}),
-    name: object.ref.name,
-    sync: object.action,
-    ...(health ? { health: health.status } : {}),
-    ...(object.reason ? { message: object.reason.slice(0, 512) } : {}),
-  };
+/**
+ * A health update without a sync: live health changed for an Application whose status shows a
+ * health verdict (not a failed sync or a wait): status.health and each object's state, and — when
+ * the verdict changes — Ready. A revision that fails its health this way and asks for automatic
+ * rollback gets a full reconcile, which rolls it back.
+ */
+export async function reconcileHealth(
+  deps: ApplicationReconcilerDeps,
+  namespace: string,
+  name: string,
+): Promise<ReconcileOutcome> {
+  const stored = deps.applications.get(name, namespace);
+  const key = `${namespace}/${name}`;
+  const view = deps.health.view(key);
+  if (!stored || stored.metadata.deletionTimestamp || !view) return {};
+  const app = structuredClone(stored);
+  const status: ApplicationStatus = structuredClone(app.status ?? {});
+  const before = status.health?.status;
+  applyLiveHealth(status, view);
+  const check = checkApplication(deps, app, status);
+  const ready = conditionOf(status.conditions, 'Ready');
+  const applied = status.lastAppliedRevision?.sha;
+  let result: ReconcileOutcome = {};
+  if (check.ok && applied && status.sync?.revision === applied && HEALTH_REASONS.has(ready?.reason ?? '')) {
+    const healthTimeoutMs = parseDuration(check.checked.spec.healthTimeout);
+    const judged = judge({ sha: applied, health: view.health, status, healthTimeoutMs, now: deps.now() });
+    const outcome = finalOutcome(status, judged);
+    noteHealthy(status, outcome);
+    await finish(deps.kube, app, status, outcome, deps.now());
+    if (wantsRollback(check.checked.spec, status, applied, outcome)) deps.requestReconcile?.(app, 'rollback');
+    const deadline = healthDeadline(status, healthTimeoutMs);
+    if (outcome.state === 'progressing' && deadline !== undefined)
+      result = { healthCheckAfterMs: Math.max(0, deadline - deps.now().getTime()) + 100 };
+  } else if (ready?.reason === 'WaitingForWave') {
+    // The wave's objects changed (or its time is up): the next sync applies the waves after it.
+    await patchStatus(deps.kube, app, status);
+    deps.requestReconcile?.(app, 'resync');
+  } else {
+    await patchStatus(deps.kube, app, status);
+  }
+  deps.health.published(key, view.health);
+  reportHealth(deps, app, status);
+  await announceHealthChange(deps, app, before, status, applied ?? '');
+  return result;
+}
+
+function reportHealth(deps: ApplicationReconcilerDeps, app: Application, status: ApplicationStatus): void {
+  const ready = conditionOf(status.conditions, 'Ready')?.status === 'True';
+  deps.onHealth?.(app, status.health?.status ?? 'Unknown', ready);
+}
+
+/** Whether a full reconcile would roll this back (the same test `autoRollback` makes, read-only). */
+function wantsRollback(
+  spec: ApplicationSpec,
+  status: ApplicationStatus,
+  sha: string,
+  outcome: Outcome,
+): boolean {
+  return autoRollback(spec, structuredClone(status), { sha, ...outcome }, new Date(0)) !== undefined;
 }
 
 function failure(error: unknown, fallbackReason: string): Outcome {
@@ -393,127 +721,33 @@ function failure(error: unknown, fallbackReason: string): Outcome {
   return { state: 'failed', reason: fallbackReason, message };
 }
 
-function appendHistory(
-  status: ApplicationStatus,
-  entry: {
-    revision: string;
-    started: Date;
-    finished: Date;
-    result: 'Succeeded' | 'Failed';
-    health?: string;
-    message?: string;
-  },
-): void {
-  const record: HistoryEntry = {
-    revision: entry.revision,
-    startedAt: entry.started.toISOString(),
-    finishedAt: entry.finished.toISOString(),
-    durationSeconds: Math.round((entry.finished.getTime() - entry.started.getTime()) / 10) / 100,
-    result: entry.result,
-    ...(entry.health ? { health: entry.health } : {}),
-    ...(entry.message ? { message: entry.message.slice(0, 512) } : {}),
-  };
-  status.history = [record, ...(status.history ?? [])].slice(0, MAX_HISTORY);
-}
-
-async function finish(
-  deps: ApplicationReconcilerDeps,
-  app: Application,
-  status: ApplicationStatus,
-  outcome: Outcome,
-): Promise<void> {
-  status.observedGeneration = app.metadata.generation;
-  status.conditions = outcomeConditions(status.conditions, outcome, app.metadata.generation, deps.now());
-  if (outcome.state !== 'ready' && outcome.state !== 'progressing') status.lastError = outcome.message;
-  else delete status.lastError;
-  await patchStatus(deps.kube, app, status);
-}
-
 function toAppSpec(app: Application, spec: ApplicationSpec, source: AppSpec['source']): AppSpec {
   const namespace = app.metadata.namespace;
   const owner = ownerOf(app);
+  const helm = spec.render.helm;
   return {
     identity: { namespace, name: app.metadata.name },
     ...(owner ? { owner } : {}),
     source,
     render: {
       kind: spec.render.type,
-      ...(spec.render.helm
+      helm: helm
         ? {
-            helm: {
-              releaseName: spec.render.helm.releaseName ?? app.metadata.name,
-              namespace: spec.destination.namespace ?? namespace,
-              valueFiles: spec.render.helm.valueFiles,
-              ...(spec.render.helm.values ? { values: spec.render.helm.values } : {}),
-              includeCrds: spec.render.helm.includeCrds,
-            },
+            releaseName: helm.releaseName ?? app.metadata.name,
+            namespace: spec.destination.namespace ?? namespace,
+            valueFiles: helm.valueFiles,
+            ...(helm.values ? { values: helm.values } : {}),
+            includeCrds: helm.includeCrds,
           }
-        : { helm: { releaseName: app.metadata.name, namespace: spec.destination.namespace ?? namespace } }),
+        : { releaseName: app.metadata.name, namespace: spec.destination.namespace ?? namespace },
     },
     destinationNamespace: spec.destination.namespace ?? namespace,
     prune: spec.syncPolicy.prune,
     allowEmpty: spec.syncPolicy.allowEmpty,
     forceRecreate: spec.syncPolicy.forceRecreate,
     leaveFieldsToManagers: spec.syncPolicy.leaveFieldsToManagers,
-    health: { wait: false, timeoutSeconds: parseDurationMs(spec.healthTimeout) / 1000 },
+    health: { wait: false, timeoutSeconds: parseDuration(spec.healthTimeout) / 1000 },
   };
-}
-
-/**
- * What the Application applied last, and with which spec generation (status from before
- * `lastAppliedGeneration` existed: the generation it last observed).
- */
-function appliedOf(status: ApplicationStatus): Pick<DependentState, 'applied'> {
-  const applied = status.lastAppliedRevision;
-  if (!applied) return {};
-  return {
-    applied: { sha: applied.sha, generation: status.lastAppliedGeneration ?? status.observedGeneration },
-  };
-}
-
-/** The revision applied last, as status recorded it, for syncing it again (held by a dependency). */
-function revisionApplied(applied: RevisionStatus, newest: Revision): Revision {
-  const author = applied.author ?? '';
-  const open = author.lastIndexOf(' <');
-  return {
-    sha: applied.sha,
-    ref: applied.ref ?? newest.ref,
-    message: applied.message ?? '',
-    author:
-      open >= 0 && author.endsWith('>')
-        ? { name: author.slice(0, open), email: author.slice(open + 2, -1) }
-        : { name: author, email: '' },
-    date: applied.date ?? '',
-  };
-}
-
-/**
- * Held by a dependency, a healthy sync of the revision applied last is still a wait for the new one
- * (Ready stays False, DependencyNotReady), and the wait keeps its start (`waiting`, the Reconciling
- * condition set aside so that judge's health clock started with this sync). Anything else the sync
- * found (a failure, objects still progressing) is reported as it is.
- */
-function heldOutcome(
-  judged: Outcome,
-  gate: DependencyDecision,
-  status: ApplicationStatus,
-  waiting: Condition | undefined,
-): Outcome {
-  if (gate.action !== 'hold' || judged.state !== 'ready') return judged;
-  if (waiting) status.conditions = [...(status.conditions ?? []), waiting];
-  return { state: 'progressing', reason: 'DependencyNotReady', message: gate.message };
-}
-
-export function dependenciesOf(app: Application | undefined): { namespace: string; name: string }[] {
-  const parsed = app ? applicationSpecSchema.safeParse(app.spec) : undefined;
-  if (!app || !parsed?.success) return [];
-  return parsed.data.dependsOn.map((d) => ({ namespace: app.metadata.namespace, name: d.name }));
-}
-
-function summarize(result: SyncResult): string {
-  const counts = new Map<string, number>();
-  for (const o of result.objects) counts.set(o.action, (counts.get(o.action) ?? 0) + 1);
-  return [...counts].map(([action, n]) => `${n} ${action}`).join(', ') || 'no objects';
 }
 
 function firstLine(text: string): string {

@@ -8,7 +8,7 @@ import type { Condition } from '../api/v1alpha1.js';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
 export interface ConditionUpdate {
-  readonly type: 'Ready' | 'Reconciling' | 'Stalled';
+  readonly type: 'Ready' | 'Reconciling' | 'Stalled' | 'RollbackRecorded';
   readonly status: ConditionStatus;
   readonly reason: string;
   readonly message: string;
@@ -22,7 +22,8 @@ export function setCondition(
   now: Date,
 ): Condition[] {
   const others = (conditions ?? []).filter((c) => c.type !== update.type);
-  if (update.type !== 'Ready' && update.status === 'False') return others;
+  if ((update.type === 'Reconciling' || update.type === 'Stalled') && update.status === 'False')
+    return others;
   const previous = conditions?.find((c) => c.type === update.type);
   const lastTransitionTime =
     previous && previous.status === update.status ? previous.lastTransitionTime : now.toISOString();
@@ -87,5 +88,5 @@ export function conditionOf(
 }
 
 function order(type: string): number {
-  return ['Ready', 'Reconciling', 'Stalled'].indexOf(type);
+  return ['Ready', 'Reconciling', 'Stalled', 'RollbackRecorded'].indexOf(type);
 }

@@ -7,6 +7,7 @@
 import {
   GROUP,
   REQUESTED_AT_ANNOTATION,
+  ROLLBACK_ANNOTATION,
   VERSION,
   type Application,
   type Repository,
@@ -14,10 +15,21 @@ import {
 import { splitApiVersion } from '../core/objects.js';
 import { messageOf } from '../core/errors.js';
 import type { Engine, SyncResult } from '../engine/sync.js';
-import type { HealthStatus } from '../health/index.js';
 import { serviceAccountIdentity, startInformer, type Informer, type KubeClient } from '../kube/index.js';
-import { isPushedRepository, type GitSource } from '../source/index.js';
-import { dependenciesOf, reconcileApplication } from './application.js';
+import { isPushedRepository, type GitSource, type RevertOptions } from '../source/index.js';
+import {
+  dependenciesOf,
+  reconcileApplication,
+  reconcileHealth,
+  type AppNotice,
+  type ApplicationReconcilerDeps,
+  type ReconcileOutcome,
+} from './application.js';
+import type { SyncTrigger } from './app-status.js';
+import { ConfigMapHistoryStore } from './history.js';
+import { LiveHealth } from './live-health.js';
+import { startNotifications } from './notifications.js';
+import { recordRollbackInGit, type RevertDeps } from './revert.js';
 import { readyOf } from './dependencies.js';
 import { DriftWatcher } from './drift.js';
 import { kubeEventRecorder } from './events.js';
@@ -49,16 +61,27 @@ export interface ControllerOptions {
   readonly namespace?: string;
   readonly log: ControllerLog;
   readonly now?: () => Date;
+  /** Also told every sync, health and rollback notice (Notification objects get them regardless). */
+  readonly notify?: (notice: AppNotice) => void;
+  /** Let notifications reach link-local and metadata addresses (an operator's flag). */
+  readonly notificationsAllowLinkLocal?: boolean;
+  /** How Git reverts of automatic rollbacks run (temp space, file:// for tests). */
+  readonly writeback?: RevertOptions;
   readonly hooks?: {
     readonly onReconcile?: (kind: 'application' | 'repository', seconds: number, ok: boolean) => void;
-    readonly onSynced?: (app: Application, result: SyncResult, health: HealthStatus) => void;
+    readonly onSynced?: (app: Application, result: SyncResult) => void;
+    readonly onHealth?: (app: Application, health: string, ready: boolean) => void;
     readonly onFetch?: (repository: Repository, seconds: number, error?: unknown) => void;
     readonly onQueueDepth?: (depth: number) => void;
     readonly onAppDeleted?: (namespace: string, name: string) => void;
   };
 }
 
-type QueueKey = `app/${string}` | `repo/${string}`;
+/**
+ * `app/`: a full reconcile (sync); `health/`: a live health update of the same Application, which
+ * never runs beside its full reconcile; `revert/`: recording a rollback in Git; `repo/`: a fetch.
+ */
+type QueueKey = `app/${string}` | `health/${string}` | `revert/${string}` | `repo/${string}`;
 
 export class Controller {
   private queue: WorkQueue<QueueKey> | undefined;
@@ -66,6 +89,13 @@ export class Controller {
   private repositories: Informer<Repository> | undefined;
   private policies: PolicyIndex | undefined;
   private started = false;
+  /** Why each waiting full reconcile was asked for (the first reason wins), for history. */
+  private readonly triggers = new Map<string, SyncTrigger>();
+  /** Applications whose full reconcile runs now, and those whose health changed meanwhile. */
+  private readonly reconciling = new Set<string>();
+  private readonly healthAfterReconcile = new Set<string>();
+  /** Repositories a webhook announced, so their Applications' history says "webhook". */
+  private readonly pushed = new Set<string>();
 
   constructor(private readonly options: ControllerOptions) {}
 
@@ -116,6 +146,18 @@ export class Controller {
       return engine;
     };
 
+    const notifications = startNotifications(kube, {
+      signal,
+      log,
+      ...(this.options.namespace ? { namespace: this.options.namespace } : {}),
+      ...(this.options.notificationsAllowLinkLocal ? { allowLinkLocal: true } : {}),
+    });
+    const notify = (notice: AppNotice): void => {
+      const sourceRef = (notice.app.spec as { sourceRef?: { name?: string } }).sourceRef?.name ?? '';
+      notifications.notify(notice, this.repositories?.get(sourceRef, notice.app.metadata.namespace));
+      this.options.notify?.(notice);
+    };
+    const liveHealth = new LiveHealth({ now, onChange: (appKey) => this.enqueue(`health/${appKey}`) });
     const drift = new DriftWatcher({
       kube,
       signal,
@@ -125,73 +167,90 @@ export class Controller {
           { app: appKey, object: `${object.kind}/${object.metadata.name}`, change },
           'managed object changed',
         );
-        this.enqueue(`app/${appKey}`);
+        this.enqueue(`app/${appKey}`, { trigger: 'drift' });
       },
+      onObject: (appKey, ref, object) => liveHealth.observe(appKey, ref, object),
       onError: (error) => log.warn({ err: messageOf(error) }, 'drift watch error'),
+    });
+
+    const historyStore = new ConfigMapHistoryStore(kube);
+    const appDeps = (key: string): ApplicationReconcilerDeps => ({
+      kube,
+      applications: {
+        get: (n, ns) => this.applications!.get(n, ns),
+        list: () => this.applications!.list(),
+      },
+      repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
+      access,
+      engineFor,
+      tenancy: this.options.tenancy,
+      policyFor,
+      recordEvent,
+      now,
+      resyncMs,
+      failedAttempts: queue.failures(key as QueueKey),
+      health: {
+        track: (appKey, result) => {
+          drift.watch(kindsOf(result));
+          return liveHealth.track(appKey, result.objects, (ref) => drift.cached(ref), { mode: result.mode });
+        },
+        view: (appKey) => liveHealth.view(appKey),
+        published: (appKey, health) => liveHealth.published(appKey, health),
+      },
+      notify,
+      history: historyStore,
+      onHistoryError: (app, error) =>
+        log.warn(
+          { app: `${app.metadata.namespace}/${app.metadata.name}`, err: messageOf(error) },
+          'recording history failed',
+        ),
+      onRollback: (app) => this.enqueue(`revert/${app.metadata.namespace}/${app.metadata.name}`),
+      requestReconcile: (app, trigger) =>
+        this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`, { urgent: true, trigger }),
+      ...(this.options.hooks?.onSynced ? { onSynced: this.options.hooks.onSynced } : {}),
+      ...(this.options.hooks?.onHealth ? { onHealth: this.options.hooks.onHealth } : {}),
     });
 
     const queue: WorkQueue<QueueKey> = new WorkQueue<QueueKey>({
       concurrency: this.options.concurrency ?? 4,
       ...(this.options.hooks?.onQueueDepth ? { onDepthChange: this.options.hooks.onQueueDepth } : {}),
       handler: async (key) => {
-        const [kind, namespace, name] = key.split('/') as ['app' | 'repo', string, string];
+        const [kind, namespace, name] = key.split('/') as [
+          'app' | 'health' | 'revert' | 'repo',
+          string,
+          string,
+        ];
         const started = Date.now();
+        const metricKind = kind === 'repo' ? 'repository' : 'application';
         try {
-          const result =
-            kind === 'app'
-              ? await reconcileApplication(
-                  {
-                    kube,
-                    applications: {
-                      get: (n, ns) => this.applications!.get(n, ns),
-                      list: () => this.applications!.list(),
-                    },
-                    repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
-                    access,
-                    engineFor,
-                    tenancy: this.options.tenancy,
-                    policyFor,
-                    recordEvent,
-                    now,
-                    resyncMs,
-                    failedAttempts: queue.failures(key),
-                    onSynced: (app, result, health) => {
-                      drift.watch(kindsOf(result));
-                      drift.setProgressing(
-                        `${app.metadata.namespace}/${app.metadata.name}`,
-                        health !== 'Current' && health !== 'Failed',
-                      );
-                      this.options.hooks?.onSynced?.(app, result, health);
-                    },
-                  },
-                  namespace,
-                  name,
-                )
-              : await reconcileRepository(
-                  {
-                    kube,
-                    access,
-                    repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
-                    applications: { list: () => this.applications!.list() },
-                    enqueueApplication: (ns, n, options) => this.enqueue(`app/${ns}/${n}`, options),
-                    now,
-                    ...(this.options.hooks?.onFetch ? { onFetch: this.options.hooks.onFetch } : {}),
-                  },
-                  namespace,
-                  name,
-                );
-          this.options.hooks?.onReconcile?.(
-            kind === 'app' ? 'application' : 'repository',
-            (Date.now() - started) / 1000,
-            true,
-          );
+          const result = await this.handle(kind, namespace, name, {
+            appDeps,
+            revertDeps: {
+              kube,
+              repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
+              access,
+              recordEvent,
+              now,
+              ...(this.options.writeback ? { git: this.options.writeback } : {}),
+            },
+            repositoryDeps: {
+              kube,
+              access,
+              repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
+              applications: { list: () => this.applications!.list() },
+              enqueueApplication: (ns, n, options) =>
+                this.enqueue(`app/${ns}/${n}`, {
+                  ...options,
+                  trigger: this.pushed.has(`${namespace}/${name}`) ? 'webhook' : 'commit',
+                }),
+              now,
+              ...(this.options.hooks?.onFetch ? { onFetch: this.options.hooks.onFetch } : {}),
+            },
+          });
+          this.options.hooks?.onReconcile?.(metricKind, (Date.now() - started) / 1000, true);
           return result;
         } catch (error) {
-          this.options.hooks?.onReconcile?.(
-            kind === 'app' ? 'application' : 'repository',
-            (Date.now() - started) / 1000,
-            false,
-          );
+          this.options.hooks?.onReconcile?.(metricKind, (Date.now() - started) / 1000, false);
           log.warn({ key, err: messageOf(error) }, 'reconcile failed; retrying with backoff');
           throw error;
         }
@@ -228,21 +287,31 @@ export class Controller {
       },
       onUpdate: (previous, app) => {
         if (wantsReconcile(previous, app)) {
-          this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`, { urgent: true });
+          this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`, {
+            urgent: true,
+            trigger: triggerOf(previous, app),
+          });
           if ((previous.spec as { ref?: string }).ref !== (app.spec as { ref?: string }).ref)
             this.enqueueSourceOf(app);
         }
         if (readyOf(previous) !== readyOf(app)) this.enqueueDependents(app);
       },
       onDelete: (app) => {
-        queue.forget(`app/${app.metadata.namespace}/${app.metadata.name}`);
-        drift.setProgressing(`${app.metadata.namespace}/${app.metadata.name}`, false);
+        const appKey = `${app.metadata.namespace}/${app.metadata.name}`;
+        queue.forget(`app/${appKey}`);
+        queue.forget(`health/${appKey}`);
+        liveHealth.forget(appKey);
         this.options.hooks?.onAppDeleted?.(app.metadata.namespace, app.metadata.name);
         this.enqueueDependents(app);
       },
       onError: (error) => log.warn({ err: messageOf(error) }, 'Application watch error'),
     });
-    await Promise.all([this.repositories.synced, this.applications.synced, policies.synced]);
+    await Promise.all([
+      this.repositories.synced,
+      this.applications.synced,
+      policies.synced,
+      notifications.synced,
+    ]);
     this.started = true;
     log.info(
       { applications: this.applications.list().length, repositories: this.repositories.list().length },
@@ -252,6 +321,7 @@ export class Controller {
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     this.started = false;
     await queue.shutdown({ drain: false });
+    await notifications.close();
     await Promise.allSettled([this.repositories.stopped, this.applications.stopped, policies.stopped]);
   }
 
@@ -267,14 +337,73 @@ export class Controller {
     for (const repo of this.repositories?.list() ?? []) {
       if (!isPushedRepository((repo.spec as { url?: string }).url ?? '', pushed)) continue;
       matched++;
+      this.pushed.add(`${repo.metadata.namespace}/${repo.metadata.name}`);
       this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`, { urgent: true });
     }
     return matched;
   }
 
   /** Urgent keys (someone is waiting: a person's edit or request, a push) go before the backlog. */
-  private enqueue(key: QueueKey, options: { urgent?: boolean } = {}): void {
-    this.queue?.add(key, options);
+  private enqueue(key: QueueKey, options: { urgent?: boolean; trigger?: SyncTrigger } = {}): void {
+    if (options.trigger && key.startsWith('app/') && !this.triggers.has(key.slice(4)))
+      this.triggers.set(key.slice(4), options.trigger);
+    this.queue?.add(key, options.urgent ? { urgent: true } : {});
+  }
+
+  private async handle(
+    kind: 'app' | 'health' | 'revert' | 'repo',
+    namespace: string,
+    name: string,
+    deps: {
+      appDeps: (key: string) => ApplicationReconcilerDeps;
+      repositoryDeps: Parameters<typeof reconcileRepository>[0];
+      revertDeps: RevertDeps;
+    },
+  ): Promise<ReconcileOutcome | undefined> {
+    const appKey = `${namespace}/${name}`;
+    if (kind === 'repo') {
+      const result = await reconcileRepository(deps.repositoryDeps, namespace, name);
+      this.pushed.delete(appKey);
+      return result;
+    }
+    if (kind === 'revert') {
+      const app = this.applications?.get(name, namespace);
+      if (app) await recordRollbackInGit(deps.revertDeps, app);
+      return undefined;
+    }
+    if (kind === 'health') {
+      // Its full reconcile judges health at its end; look again once it is done.
+      if (this.reconciling.has(appKey)) {
+        this.healthAfterReconcile.add(appKey);
+        return undefined;
+      }
+      return this.scheduleHealthCheck(
+        appKey,
+        await reconcileHealth(deps.appDeps(`health/${appKey}`), namespace, name),
+      );
+    }
+    const trigger = this.triggers.get(appKey);
+    this.triggers.delete(appKey);
+    this.reconciling.add(appKey);
+    try {
+      const base = deps.appDeps(`app/${appKey}`);
+      const outcome = await reconcileApplication(
+        { ...base, ...(trigger ? { trigger } : {}) },
+        namespace,
+        name,
+      );
+      return this.scheduleHealthCheck(appKey, outcome);
+    } finally {
+      this.reconciling.delete(appKey);
+      if (this.healthAfterReconcile.delete(appKey)) this.enqueue(`health/${appKey}`);
+    }
+  }
+
+  /** A rollout's health timeout ends: judge it then, without a sync. */
+  private scheduleHealthCheck(appKey: string, outcome: ReconcileOutcome): ReconcileOutcome {
+    if (outcome.healthCheckAfterMs !== undefined)
+      this.queue?.addAfter(`health/${appKey}`, outcome.healthCheckAfterMs);
+    return outcome.requeueAfterMs === undefined ? {} : { requeueAfterMs: outcome.requeueAfterMs };
   }
 
   private repositoryChanged(repo: Repository, options: { urgent?: boolean } = {}): void {
@@ -312,10 +441,18 @@ export class Controller {
           (d) => d.namespace === app.metadata.namespace && d.name === app.metadata.name,
         )
       ) {
-        this.enqueue(`app/${other.metadata.namespace}/${other.metadata.name}`);
+        this.enqueue(`app/${other.metadata.namespace}/${other.metadata.name}`, { trigger: 'dependency' });
       }
     }
   }
+}
+
+function triggerOf(previous: Application, current: Application): SyncTrigger {
+  const requested = (app: Application) => app.metadata.annotations?.[REQUESTED_AT_ANNOTATION];
+  const rollback = (app: Application) => app.metadata.annotations?.[ROLLBACK_ANNOTATION];
+  if (rollback(previous) !== rollback(current)) return 'rollback';
+  if (requested(previous) !== requested(current)) return 'request';
+  return 'spec';
 }
 
 /**
@@ -327,7 +464,9 @@ function wantsReconcile(previous: Application | Repository, current: Application
     previous.metadata.generation !== current.metadata.generation ||
     previous.metadata.deletionTimestamp !== current.metadata.deletionTimestamp ||
     previous.metadata.annotations?.[REQUESTED_AT_ANNOTATION] !==
-      current.metadata.annotations?.[REQUESTED_AT_ANNOTATION]
+      current.metadata.annotations?.[REQUESTED_AT_ANNOTATION] ||
+    previous.metadata.annotations?.[ROLLBACK_ANNOTATION] !==
+      current.metadata.annotations?.[ROLLBACK_ANNOTATION]
   );
 }
 

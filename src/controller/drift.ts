@@ -1,13 +1,14 @@
 /**
- * Drift: watches of the objects Capstan applied — only the kinds apps use, only
- * objects carrying Capstan's label — that wake the owning Application when someone edits or deletes
- * one. Status-only changes (a Deployment's rollout progress) wake only apps whose health is still
- * being judged, so a busy cluster does not keep healthy apps reconciling.
+ * Drift: watches of the objects Capstan applied — only the kinds apps use, only objects carrying
+ * Capstan's label — that wake the owning Application when someone edits or deletes one. Every
+ * change, status included, also goes to `onObject` (live health, see live-health.ts), which judges
+ * it in memory: a Deployment's rollout progress never costs a reconcile.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { ANNOTATION, MANAGED_LABEL } from '../apply/index.js';
-import type { KubeObject } from '../core/objects.js';
+import { refOf, type KubeObject, type ObjectRef } from '../core/objects.js';
 import { startInformer, type Informer, type KubeClient } from '../kube/index.js';
+import type { CachedObject } from './live-health.js';
 
 export interface WatchedKind {
   readonly group: string;
@@ -19,13 +20,16 @@ export interface DriftWatcherOptions {
   readonly kube: KubeClient;
   readonly signal: AbortSignal;
   /** `appKey` is `<namespace>/<name>` from the object's owner annotation. */
-  readonly onDrift: (appKey: string, object: KubeObject, change: 'modified' | 'deleted' | 'status') => void;
+  readonly onDrift: (appKey: string, object: KubeObject, change: 'modified' | 'deleted') => void;
+  /** Every add, update (status too) and delete of a managed object; `object` undefined when deleted. */
+  readonly onObject?: (appKey: string, ref: ObjectRef, object: KubeObject | undefined) => void;
   readonly onError?: (error: unknown) => void;
 }
 
 export class DriftWatcher {
   private readonly informers = new Map<string, Informer<KubeObject>>();
-  private readonly progressing = new Set<string>();
+  /** The same informers by `group/Kind`, for lookups by object reference. */
+  private readonly byGroupKind = new Map<string, Informer<KubeObject>>();
 
   constructor(private readonly options: DriftWatcherOptions) {}
 
@@ -38,45 +42,47 @@ export class DriftWatcher {
     for (const kind of kinds) {
       const key = `${kind.group}/${kind.version}/${kind.kind}`;
       if (this.informers.has(key)) continue;
-      this.informers.set(
-        key,
-        startInformer<KubeObject>(this.options.kube, {
-          group: kind.group,
-          version: kind.version,
-          kind: kind.kind,
-          labelSelector: `${MANAGED_LABEL.key}=${MANAGED_LABEL.value}`,
-          signal: this.options.signal,
-          // A watch started after an app's apply may first see its objects already rolled out: an
-          // app whose health is being judged must hear of them, or it waits for the resync.
-          onAdd: (object) => {
-            if (this.progressing.has(object.metadata.annotations?.[ANNOTATION.app] ?? ''))
-              this.notify(object, 'status');
-          },
-          onUpdate: (previous, current) => this.changed(previous, current),
-          onDelete: (object) => this.notify(object, 'deleted'),
-          ...(this.options.onError ? { onError: this.options.onError } : {}),
-        }),
-      );
+      const informer = startInformer<KubeObject>(this.options.kube, {
+        group: kind.group,
+        version: kind.version,
+        kind: kind.kind,
+        labelSelector: `${MANAGED_LABEL.key}=${MANAGED_LABEL.value}`,
+        signal: this.options.signal,
+        onAdd: (object) => this.seen(object, object),
+        onUpdate: (previous, current) => {
+          this.seen(current, current);
+          if (!isDeepStrictEqual(desiredPart(previous), desiredPart(current)))
+            this.notify(current, 'modified');
+        },
+        onDelete: (object) => {
+          this.seen(object, undefined);
+          this.notify(object, 'deleted');
+        },
+        ...(this.options.onError ? { onError: this.options.onError } : {}),
+      });
+      this.informers.set(key, informer);
+      this.byGroupKind.set(`${kind.group}/${kind.kind}`, informer);
     }
   }
 
-  /** While an app's health is being judged, every change of its objects (status too) wakes it. */
-  setProgressing(appKey: string, progressing: boolean): void {
-    if (progressing) this.progressing.add(appKey);
-    else this.progressing.delete(appKey);
+  /** The watch's copy of an object; `known: false` until its kind's watch has listed once. */
+  cached(ref: ObjectRef): CachedObject {
+    const informer = this.byGroupKind.get(`${ref.group}/${ref.kind}`);
+    if (!informer?.hasSynced) return { known: false };
+    const object = informer.get(ref.name, ref.namespace);
+    return object ? { known: true, object } : { known: true };
   }
 
   watchedKinds(): number {
     return this.informers.size;
   }
 
-  private changed(previous: KubeObject, current: KubeObject): void {
-    if (!isDeepStrictEqual(desiredPart(previous), desiredPart(current))) this.notify(current, 'modified');
-    else if (this.progressing.has(current.metadata.annotations?.[ANNOTATION.app] ?? ''))
-      this.notify(current, 'status');
+  private seen(object: KubeObject, state: KubeObject | undefined): void {
+    const owner = object.metadata.annotations?.[ANNOTATION.app];
+    if (owner) this.options.onObject?.(owner, refOf(object), state);
   }
 
-  private notify(object: KubeObject, change: 'modified' | 'deleted' | 'status'): void {
+  private notify(object: KubeObject, change: 'modified' | 'deleted'): void {
     const owner = object.metadata.annotations?.[ANNOTATION.app];
     if (owner) this.options.onDrift(owner, object, change);
   }

@@ -36,7 +36,11 @@ export interface AppSpec {
   readonly forceRecreate?: boolean;
   /** Field managers whose fields Capstan never overwrites (e.g. an autoscaler). */
   readonly leaveFieldsToManagers?: readonly string[];
-  /** Wait for applied objects to become healthy; how long at most. */
+  /**
+   * Wait for applied objects to become healthy; how long at most. Without `wait`, a wave that is
+   * not healthy yet is not waited for either: the sync stops there (`waitingFor`) and the next one,
+   * started when the wave's objects change, goes on — no one parks on a rollout (the controller).
+   */
   readonly health?: { readonly wait: boolean; readonly timeoutSeconds: number };
   /**
    * The AccessPolicies binding the app's namespace: a render (or a source URL) they refuse fails the

@@ -13,7 +13,13 @@ import { inventoryEntry, staleEntries, type InventoryEntry, type InventoryStore 
 import { prune, PruneRefusedError } from '../apply/prune.js';
 import { UserError } from '../core/errors.js';
 import { formatRef, refKey, refOf, splitApiVersion, type KubeObject } from '../core/objects.js';
-import { waitForHealth, type ObjectHealth, type WaitResult } from '../health/index.js';
+import {
+  computeStatus,
+  describeHealth,
+  waitForHealth,
+  type ObjectHealth,
+  type WaitResult,
+} from '../health/index.js';
 import type { KubeClient } from '../kube/index.js';
 import {
   assertObjectsAllowed,
@@ -76,6 +82,11 @@ export interface SyncResult {
   readonly objects: readonly ObjectResult[];
   /** Why prune did not run, when it was wanted. */
   readonly pruneSkipped?: string;
+  /**
+   * Without a health wait: a wave is not healthy yet, and the later ones were left (skipped) for the
+   * next sync, which its objects' changes start. Not a failure.
+   */
+  readonly waitingFor?: string;
   readonly health?: WaitResult;
   /** Some object was (or would be) created, changed, re-created or pruned. */
   readonly changed: boolean;
@@ -96,198 +107,330 @@ export function createEngine(deps: EngineDeps): Engine {
   const fieldManager = deps.fieldManager ?? 'capstan';
   const concurrency = deps.concurrency ?? 16;
   const checkouts = deps.checkouts ?? createCheckouts(deps.git, deps.workDir);
+  const steps: Steps = { deps, fieldManager, concurrency, checkouts };
 
   return {
     uninstall: (app, options) =>
       uninstall({ kube: deps.kube, inventory: deps.inventory, concurrency }, app, options),
     async sync(app, options) {
-      const emit = options.onEvent ?? (() => {});
-      const signal = options.signal;
-      const dryRun = options.mode === 'diff';
-
-      // 1. Source — and the previous inventory, which says what the last render read.
-      const previous = await deps.inventory.read(app.identity);
-      let revision: SyncRevision;
-      let checkoutDir: string;
-      let cacheKey: string | undefined;
-      if (app.source.type === 'git') {
-        if (app.policy) assertSourceAllowed(app.policy, app.source.repository.url);
-        emit({ type: 'stage', stage: 'source', message: `resolving ${app.source.ref}` });
-        const commit = app.source.revision ?? (await deps.git.resolve(app.source.repository, app.source.ref));
-        revision = { id: commit.sha, commit };
-        cacheKey = await renderKeyFor(deps, app, commit.sha, previous?.renderInputs);
-        emit({
-          type: 'stage',
-          stage: 'source',
-          message: `at ${commit.sha.slice(0, 12)} (${firstLine(commit.message)})`,
-        });
-        checkoutDir = await checkouts.of(app.source.repository, commit.sha);
-      } else {
-        checkoutDir = app.source.dir;
-        revision = { id: '' };
-      }
-
-      // 2. Render.
-      emit({ type: 'stage', stage: 'render', message: `rendering ${app.source.path || '.'}` });
-      const rendered = await deps.renderer.render({
-        checkoutDir,
-        appPath: app.source.path,
-        ...(app.render ? { options: app.render } : {}),
-        ...(cacheKey ? { cacheKey } : {}),
-        ...(signal ? { signal } : {}),
-      });
-      const desired = await assignNamespaces(rendered.objects, app.destinationNamespace, deps.kube);
-      assertUnique(desired);
-      // The AccessPolicy wall, behind RBAC: one refused object refuses the whole render. Thrown
-      // before apply, so nothing is applied and nothing pruned (prune runs only after apply); diff
-      // mode refuses the same way, so a `capstan diff` shows what a sync would be refused for.
-      if (app.policy) assertObjectsAllowed(app.policy, app.identity.namespace, desired);
-      if (app.source.type === 'directory') revision = { id: `sha256:${contentHash(desired)}` };
-
-      // 3. Plan.
-      const phases = sortForApply(desired);
-      emit({
-        type: 'stage',
-        stage: 'plan',
-        message: `${desired.length} object(s) in ${phases.length} phase(s)`,
-      });
-
-      // 4. Apply, phase by phase.
-      const objectResults = await applyPhases(phases, {
-        kube: deps.kube,
-        app: app.identity,
-        ...(revision.commit ? { revision: revision.id } : {}),
-        dryRun,
-        withDiff: dryRun,
-        forceRecreate: app.forceRecreate ?? false,
-        leaveFieldsToManagers: app.leaveFieldsToManagers ?? [],
-        fieldManager,
-        concurrency,
-        ...(signal ? { signal } : {}),
-        onResult: (result) => emit({ type: 'object', result }),
-        afterPhase: async (phase) => {
-          emit({
-            type: 'stage',
-            stage: 'apply',
-            message: `${dryRun ? 'planned' : 'applied'} ${phase.label}`,
-          });
-          if (dryRun) return undefined;
-          if (phase.objects.some((o) => isDefinition(refOf(o))))
-            return settleDefinitions(deps.kube, phase, signal);
-          // Waves are ordered by health, not just by time: the next starts when this one is Current
-          // (also when the caller does not wait for the last one, as the controller does not).
-          if (phase === phases.at(-1)) return undefined;
-          emit({ type: 'stage', stage: 'health', message: `waiting for ${phase.label} to be healthy` });
-          const health = await waitForHealth(phase.objects.map(refOf), {
-            watcher: kubeObjectWatcher(deps.kube, versionsOf(phase.objects)),
-            timeoutMs: (app.health?.timeoutSeconds ?? 300) * 1000,
-            ...(signal ? { signal } : {}),
-            onProgress: (h) => emit({ type: 'health', health: h }),
-          });
-          return health.outcome === 'Current'
-            ? undefined
-            : `not applied: ${phase.label} did not become healthy (${health.message})`;
-        },
-      });
-      const applyFailed = objectResults.some((r) => r.action === 'failed' || r.action === 'skipped');
-
-      // 5. Prune — only after a clean apply, and never everything unless allowed.
-      const desiredEntries = desired.map(inventoryEntry);
-      const stale = staleEntries(previous?.entries ?? [], desiredEntries);
-      let pruneSkipped: string | undefined;
-      let retained: readonly InventoryEntry[] = [];
-      const pruneResults: ObjectResult[] = [];
-      if (!app.prune) {
-        if (stale.length > 0) pruneSkipped = `${stale.length} object(s) left Git; prune is off`;
-        retained = stale;
-      } else if (applyFailed) {
-        pruneSkipped = 'not pruned: some objects failed to apply';
-        retained = stale;
-      } else if (stale.length > 0) {
-        emit({ type: 'stage', stage: 'prune', message: `pruning ${stale.length} object(s)` });
-        try {
-          const outcome = await prune(stale, desired.length, {
-            kube: deps.kube,
-            app: app.identity,
-            dryRun,
-            allowEmpty: app.allowEmpty ?? false,
-            concurrency,
-            order: pruneBatches,
-            ...(signal ? { signal } : {}),
-            onResult: (result) => emit({ type: 'object', result }),
-          });
-          pruneResults.push(...outcome.results);
-          retained = outcome.retained;
-        } catch (error) {
-          if (!(error instanceof PruneRefusedError)) throw error;
-          pruneSkipped = error.message;
-          retained = stale;
-        }
-      }
-
-      // 6. Record the inventory before waiting: what is applied is applied, healthy or not. Only
-      // when it changed: a re-sync that finds nothing to do writes nothing, not even this.
-      if (!dryRun) {
-        const recorded = {
-          entries: [...desiredEntries, ...retained].sort((a, b) => a.id.localeCompare(b.id)),
-          ...(cacheKey ? { renderKey: cacheKey } : {}),
-          renderInputs: [...rendered.inputs],
-        };
-        const unchanged =
-          previous !== undefined &&
-          isDeepStrictEqual(
-            {
-              entries: [...previous.entries].sort((a, b) => a.id.localeCompare(b.id)),
-              renderKey: previous.renderKey,
-              renderInputs: previous.renderInputs,
-            },
-            { renderKey: undefined, ...recorded },
-          );
-        if (!unchanged) {
-          emit({ type: 'stage', stage: 'record', message: 'recording the inventory' });
-          // The revision recorded is the one at which the inventory last changed.
-          await deps.inventory.write(
-            app.identity,
-            { ...recorded, revision: revision.id },
-            app.owner ? { owner: app.owner } : {},
-          );
-        }
-      }
-
-      // 7. Health.
-      let health: WaitResult | undefined;
-      if (!dryRun && !applyFailed && app.health?.wait) {
-        emit({
-          type: 'stage',
-          stage: 'health',
-          message: `waiting up to ${app.health.timeoutSeconds} s for health`,
-        });
-        health = await waitForHealth(desired.map(refOf), {
-          watcher: kubeObjectWatcher(deps.kube, versionsOf(desired)),
-          timeoutMs: app.health.timeoutSeconds * 1000,
-          ...(signal ? { signal } : {}),
-          onProgress: (h) => emit({ type: 'health', health: h }),
-        });
-      }
-
-      const objects = [...objectResults, ...pruneResults];
-      return {
-        app: app.identity,
-        mode: options.mode,
-        revision,
-        renderKind: rendered.kind,
-        objects,
-        ...(pruneSkipped ? { pruneSkipped } : {}),
-        ...(health ? { health } : {}),
-        changed: objects.some((r) => ['created', 'configured', 'recreated', 'pruned'].includes(r.action)),
-        // Whether or not the caller waits for health: a wave left unapplied because an earlier one
-        // failed or did not become healthy means this revision is not what the cluster runs.
-        failed:
-          applyFailed ||
-          pruneResults.some((r) => r.action === 'failed') ||
-          (health !== undefined && health.outcome !== 'Current'),
+      const run: SyncRun = {
+        app,
+        options,
+        emit: options.onEvent ?? (() => {}),
+        dryRun: options.mode === 'diff',
       };
+      const resolved = await resolveSource(steps, run);
+      const rendered = await renderDesired(steps, run, resolved);
+      // A local folder has no commit: its revision is the hash of what it renders to.
+      const source =
+        app.source.type === 'directory'
+          ? { ...resolved, revision: { id: `sha256:${contentHash(rendered.desired)}` } }
+          : resolved;
+      const phases = planPhases(run, rendered.desired);
+      const applied = await applyAll(steps, run, phases, source.revision);
+      const pruned = await pruneStale(steps, run, rendered.desired, source.previous, applied);
+      await recordInventory(steps, run, source, rendered, pruned);
+      const health = await awaitHealth(steps, run, rendered.desired, applied);
+      return syncResult(run, source.revision, rendered.kind, applied, pruned, health);
     },
+  };
+}
+
+/** What every step of one engine shares. */
+interface Steps {
+  readonly deps: EngineDeps;
+  readonly fieldManager: string;
+  readonly concurrency: number;
+  readonly checkouts: Checkouts;
+}
+
+/** One sync's request. */
+interface SyncRun {
+  readonly app: AppSpec;
+  readonly options: SyncOptions;
+  readonly emit: (event: SyncEvent) => void;
+  readonly dryRun: boolean;
+}
+
+interface ResolvedSource {
+  readonly revision: SyncRevision;
+  readonly checkoutDir: string;
+  readonly cacheKey: string | undefined;
+  /** The inventory before this sync: what to prune against, and what the last render read. */
+  readonly previous: Awaited<ReturnType<InventoryStore['read']>>;
+}
+
+interface RenderedApp {
+  readonly desired: KubeObject[];
+  readonly kind: RenderKind;
+  readonly inputs: readonly string[];
+}
+
+interface AppliedObjects {
+  readonly results: ObjectResult[];
+  /** Some object failed, or was not applied because an earlier phase failed. */
+  readonly failed: boolean;
+  /** A wave is not healthy yet and later ones were left for the next sync (health.wait off). */
+  readonly waitingFor?: string;
+}
+
+interface PrunedObjects {
+  readonly results: ObjectResult[];
+  readonly retained: readonly InventoryEntry[];
+  readonly skipped?: string;
+}
+
+/** 1. Source: the commit (or folder), checked out; and the previous inventory. */
+async function resolveSource(steps: Steps, run: SyncRun): Promise<ResolvedSource> {
+  const { deps, checkouts } = steps;
+  const { app, emit } = run;
+  const previous = await deps.inventory.read(app.identity);
+  if (app.source.type !== 'git')
+    return { revision: { id: '' }, checkoutDir: app.source.dir, cacheKey: undefined, previous };
+  if (app.policy) assertSourceAllowed(app.policy, app.source.repository.url);
+  emit({ type: 'stage', stage: 'source', message: `resolving ${app.source.ref}` });
+  const commit = app.source.revision ?? (await deps.git.resolve(app.source.repository, app.source.ref));
+  const cacheKey = await renderKeyFor(deps, app, commit.sha, previous?.renderInputs);
+  emit({
+    type: 'stage',
+    stage: 'source',
+    message: `at ${commit.sha.slice(0, 12)} (${firstLine(commit.message)})`,
+  });
+  const checkoutDir = await checkouts.of(app.source.repository, commit.sha);
+  return { revision: { id: commit.sha, commit }, checkoutDir, cacheKey, previous };
+}
+
+/**
+ * 2. Render, namespaces assigned, behind the AccessPolicy wall: one refused object refuses the whole
+ * render. Thrown before apply, so nothing is applied and nothing pruned; diff mode refuses the same
+ * way, so a `capstan diff` shows what a sync would be refused for.
+ */
+async function renderDesired(steps: Steps, run: SyncRun, source: ResolvedSource): Promise<RenderedApp> {
+  const { app, emit, options } = run;
+  emit({ type: 'stage', stage: 'render', message: `rendering ${app.source.path || '.'}` });
+  const rendered = await steps.deps.renderer.render({
+    checkoutDir: source.checkoutDir,
+    appPath: app.source.path,
+    ...(app.render ? { options: app.render } : {}),
+    ...(source.cacheKey ? { cacheKey: source.cacheKey } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const desired = await assignNamespaces(rendered.objects, app.destinationNamespace, steps.deps.kube);
+  assertUnique(desired);
+  if (app.policy) assertObjectsAllowed(app.policy, app.identity.namespace, desired);
+  return { desired, kind: rendered.kind, inputs: rendered.inputs };
+}
+
+/** 3. Plan: phases in apply order (definitions, then waves). */
+function planPhases(run: SyncRun, desired: readonly KubeObject[]): ApplyPhase[] {
+  const phases = sortForApply(desired);
+  run.emit({
+    type: 'stage',
+    stage: 'plan',
+    message: `${desired.length} object(s) in ${phases.length} phase(s)`,
+  });
+  return phases;
+}
+
+/** 4. Apply, phase by phase; each wave healthy before the next (see `afterPhase`). */
+async function applyAll(
+  steps: Steps,
+  run: SyncRun,
+  phases: readonly ApplyPhase[],
+  revision: SyncRevision,
+): Promise<AppliedObjects> {
+  const { app, emit, dryRun, options } = run;
+  const signal = options.signal;
+  const results = await applyPhases(phases, {
+    kube: steps.deps.kube,
+    app: app.identity,
+    ...(revision.commit ? { revision: revision.id } : {}),
+    dryRun,
+    withDiff: dryRun,
+    forceRecreate: app.forceRecreate ?? false,
+    leaveFieldsToManagers: app.leaveFieldsToManagers ?? [],
+    fieldManager: steps.fieldManager,
+    concurrency: steps.concurrency,
+    ...(signal ? { signal } : {}),
+    onResult: (result) => emit({ type: 'object', result }),
+    afterPhase: async (phase, phaseResults) => {
+      emit({ type: 'stage', stage: 'apply', message: `${dryRun ? 'planned' : 'applied'} ${phase.label}` });
+      if (dryRun) return undefined;
+      if (phase.objects.some((o) => isDefinition(refOf(o))))
+        return settleDefinitions(steps.deps.kube, phase, signal);
+      if (phase === phases.at(-1)) return undefined;
+      return app.health?.wait === false ? waveVerdict(phase, phaseResults) : waitForWave(steps, run, phase);
+    },
+  });
+  const waiting = results.find((r) => r.action === 'skipped' && r.reason?.startsWith(WAITING));
+  return {
+    results,
+    failed: results.some(
+      (r) =>
+        r.action === 'failed' || (r.action === 'skipped' && r !== waiting && !r.reason?.startsWith(WAITING)),
+    ),
+    ...(waiting?.reason ? { waitingFor: waiting.reason } : {}),
+  };
+}
+
+/** The reason later waves carry when an earlier one is merely not healthy yet. */
+const WAITING = 'waiting: ';
+
+/**
+ * Waves are ordered by health, not just by time: the next starts when this one is Current. Waiting
+ * for it blocks this sync (the CLI's `--wait`, a person watching)…
+ */
+async function waitForWave(steps: Steps, run: SyncRun, phase: ApplyPhase): Promise<string | undefined> {
+  const { app, emit, options } = run;
+  emit({ type: 'stage', stage: 'health', message: `waiting for ${phase.label} to be healthy` });
+  const health = await waitForHealth(phase.objects.map(refOf), {
+    watcher: kubeObjectWatcher(steps.deps.kube, versionsOf(phase.objects)),
+    timeoutMs: (app.health?.timeoutSeconds ?? 300) * 1000,
+    ...(options.signal ? { signal: options.signal } : {}),
+    onProgress: (h) => emit({ type: 'health', health: h }),
+  });
+  return health.outcome === 'Current'
+    ? undefined
+    : `not applied: ${phase.label} did not become healthy (${health.message})`;
+}
+
+/**
+ * …or, for the controller, is judged once from what the apply returned: Current goes on, Failed
+ * fails, anything else stops here as waiting. The wave's objects changing wakes the app again.
+ */
+function waveVerdict(phase: ApplyPhase, results: readonly ObjectResult[]): string | undefined {
+  const verdicts = results.map((r) => ({ ref: r.ref, health: computeStatus(r.applied) }));
+  const failing = verdicts.find((v) => v.health.status === 'Failed');
+  if (failing)
+    return `not applied: ${phase.label} failed its health (${describeHealth(failing.ref, failing.health)})`;
+  const pending = verdicts.find((v) => v.health.status !== 'Current');
+  if (!pending) return undefined;
+  return `${WAITING}${phase.label} is not healthy yet (${describeHealth(pending.ref, pending.health)})`;
+}
+
+/** 5. Prune — only after a clean, complete apply, and never everything unless allowed. */
+async function pruneStale(
+  steps: Steps,
+  run: SyncRun,
+  desired: readonly KubeObject[],
+  previous: ResolvedSource['previous'],
+  applied: AppliedObjects,
+): Promise<PrunedObjects> {
+  const { app, emit, dryRun, options } = run;
+  const stale = staleEntries(previous?.entries ?? [], desired.map(inventoryEntry));
+  if (stale.length === 0) return { results: [], retained: [] };
+  if (!app.prune)
+    return { results: [], retained: stale, skipped: `${stale.length} object(s) left Git; prune is off` };
+  if (applied.failed)
+    return { results: [], retained: stale, skipped: 'not pruned: some objects failed to apply' };
+  if (applied.waitingFor)
+    return { results: [], retained: stale, skipped: 'not pruned yet: later waves are not applied' };
+  emit({ type: 'stage', stage: 'prune', message: `pruning ${stale.length} object(s)` });
+  try {
+    const outcome = await prune(stale, desired.length, {
+      kube: steps.deps.kube,
+      app: app.identity,
+      dryRun,
+      allowEmpty: app.allowEmpty ?? false,
+      concurrency: steps.concurrency,
+      order: pruneBatches,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onResult: (result) => emit({ type: 'object', result }),
+    });
+    return { results: [...outcome.results], retained: outcome.retained };
+  } catch (error) {
+    if (!(error instanceof PruneRefusedError)) throw error;
+    return { results: [], retained: stale, skipped: error.message };
+  }
+}
+
+/**
+ * 6. Record the inventory before any health wait: what is applied is applied, healthy or not. Only
+ * when it changed: a re-sync that finds nothing to do writes nothing, not even this.
+ */
+async function recordInventory(
+  steps: Steps,
+  run: SyncRun,
+  source: ResolvedSource,
+  rendered: RenderedApp,
+  pruned: PrunedObjects,
+): Promise<void> {
+  if (run.dryRun) return;
+  const { previous } = source;
+  const recorded = {
+    entries: [...rendered.desired.map(inventoryEntry), ...pruned.retained].sort((a, b) =>
+      a.id.localeCompare(b.id),
+    ),
+    ...(source.cacheKey ? { renderKey: source.cacheKey } : {}),
+    renderInputs: [...rendered.inputs],
+  };
+  const unchanged =
+    previous !== undefined &&
+    isDeepStrictEqual(
+      {
+        entries: [...previous.entries].sort((a, b) => a.id.localeCompare(b.id)),
+        renderKey: previous.renderKey,
+        renderInputs: previous.renderInputs,
+      },
+      { renderKey: undefined, ...recorded },
+    );
+  if (unchanged) return;
+  run.emit({ type: 'stage', stage: 'record', message: 'recording the inventory' });
+  // The revision recorded is the one at which the inventory last changed.
+  await steps.deps.inventory.write(
+    run.app.identity,
+    { ...recorded, revision: source.revision.id },
+    run.app.owner ? { owner: run.app.owner } : {},
+  );
+}
+
+/** 7. Health, when the caller waits for it (the CLI); the controller follows it live instead. */
+async function awaitHealth(
+  steps: Steps,
+  run: SyncRun,
+  desired: readonly KubeObject[],
+  applied: AppliedObjects,
+): Promise<WaitResult | undefined> {
+  const { app, emit, dryRun, options } = run;
+  if (dryRun || applied.failed || applied.waitingFor || !app.health?.wait) return undefined;
+  emit({
+    type: 'stage',
+    stage: 'health',
+    message: `waiting up to ${app.health.timeoutSeconds} s for health`,
+  });
+  return waitForHealth(desired.map(refOf), {
+    watcher: kubeObjectWatcher(steps.deps.kube, versionsOf(desired)),
+    timeoutMs: app.health.timeoutSeconds * 1000,
+    ...(options.signal ? { signal: options.signal } : {}),
+    onProgress: (h) => emit({ type: 'health', health: h }),
+  });
+}
+
+function syncResult(
+  run: SyncRun,
+  revision: SyncRevision,
+  renderKind: RenderKind,
+  applied: AppliedObjects,
+  pruned: PrunedObjects,
+  health: WaitResult | undefined,
+): SyncResult {
+  const objects = [...applied.results, ...pruned.results];
+  return {
+    app: run.app.identity,
+    mode: run.options.mode,
+    revision,
+    renderKind,
+    objects,
+    ...(pruned.skipped ? { pruneSkipped: pruned.skipped } : {}),
+    ...(health ? { health } : {}),
+    ...(applied.waitingFor ? { waitingFor: applied.waitingFor } : {}),
+    changed: objects.some((r) => ['created', 'configured', 'recreated', 'pruned'].includes(r.action)),
+    // Whether or not the caller waits for health: a wave left unapplied because an earlier one
+    // failed or did not become healthy means this revision is not what the cluster runs.
+    failed:
+      applied.failed ||
+      pruned.results.some((r) => r.action === 'failed') ||
+      (health !== undefined && health.outcome !== 'Current'),
   };
 }
 

@@ -1,5 +1,4 @@
 /** Health: kstatus rules per kind, and watch-driven waits for a set of objects. */
-export { systemClock, type Clock, type TimerHandle } from './clock.js';
 export type { HealthResult, HealthStatus } from './result.js';
 export { SCHEDULING_GRACE_MS } from './pods.js';
 export { computeStatus, describeHealth } from './status.js';
@@ -11,3 +10,13 @@ export {
   type WaitOutcome,
   type WaitResult,
 } from './wait.js';
+export {
+  aggregateHealth,
+  HEALTH_STATES,
+  isWorse,
+  objectHealthState,
+  stateOf,
+  type AppHealth,
+  type HealthState,
+  type ObjectHealthState,
+} from './app-health.js';

@@ -3,7 +3,7 @@ import type { Job } from 'kubernetes-types/batch/v1.js';
 import type { ContainerStatus, Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../core/objects.js';
 import { explain, findCondition, isConditionTrue } from './conditions.js';
-import { count, current, failed, inProgress, type HealthResult } from './result.js';
+import { count, current, failed, inProgress, suspended, type HealthResult } from './result.js';
 
 /** How long a Pod may stay unschedulable before we call it failed (kstatus's ScheduleWindow). */
 export const SCHEDULING_GRACE_MS = 15_000;
@@ -93,7 +93,7 @@ export function jobStatus(object: KubeObject): HealthResult {
     return current(`Job completed: ${succeeded} of ${count(completions, 'completion')} succeeded`);
   }
   // Someone paused it on purpose; waiting for it would wait forever.
-  if (spec?.suspend === true && isConditionTrue(object, 'Suspended')) return current('Job is suspended');
+  if (spec?.suspend === true && isConditionTrue(object, 'Suspended')) return suspended('Job is suspended');
   if (!status?.startTime) return inProgress('Job has not started');
   return inProgress(
     `Job is running: ${status.active ?? 0} active, ${succeeded} of ${count(completions, 'completion')} succeeded, ${status.failed ?? 0} failed`,

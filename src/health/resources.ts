@@ -2,7 +2,7 @@
 import type { PersistentVolumeClaim, Service } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../core/objects.js';
 import { explain, findCondition } from './conditions.js';
-import { current, failed, inProgress, type HealthResult } from './result.js';
+import { current, failed, inProgress, suspended, type HealthResult } from './result.js';
 
 export function persistentVolumeClaimStatus(object: KubeObject): HealthResult {
   const phase = (object as unknown as PersistentVolumeClaim).status?.phase;
@@ -46,4 +46,9 @@ export function podDisruptionBudgetStatus(): HealthResult {
 /** Data and schedules: there is nothing to wait for once the API server has them. */
 export function alwaysCurrent(): HealthResult {
   return current('Resource is current');
+}
+
+export function cronJobStatus(object: KubeObject): HealthResult {
+  const spec = object.spec as { suspend?: boolean } | undefined;
+  return spec?.suspend === true ? suspended('CronJob is suspended') : current('CronJob is scheduled');
 }

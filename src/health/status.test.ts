@@ -160,7 +160,7 @@ describe('Deployment', () => {
         ],
       }),
       status: 'InProgress',
-      message: 'minimum availability: MinimumReplicasUnavailable',
+      message: 'MinimumReplicasUnavailable',
     },
     {
       name: 'progress deadline exceeded',
@@ -636,7 +636,18 @@ describe('Job and CronJob', () => {
         status: { lastScheduleTime: secondsAgo(3600) },
       },
       status: 'Current',
-      message: 'current',
+      message: 'CronJob is scheduled',
+    },
+    {
+      name: 'suspended CronJob',
+      object: {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: metadata('nightly', { generation: 1 }),
+        spec: { schedule: '0 3 * * *', jobTemplate: {}, suspend: true },
+      },
+      status: 'Current',
+      message: 'CronJob is suspended',
     },
   ]);
 });

@@ -8,6 +8,7 @@ import { conditionsOf, explain } from './conditions.js';
 import { jobStatus, podStatus } from './pods.js';
 import {
   alwaysCurrent,
+  cronJobStatus,
   customResourceDefinitionStatus,
   persistentVolumeClaimStatus,
   podDisruptionBudgetStatus,
@@ -31,7 +32,7 @@ const RULES_BY_KIND: ReadonlyMap<string, KindRule> = new Map<string, KindRule>([
   ['apps/ReplicaSet', replicaSetStatus],
   ['extensions/ReplicaSet', replicaSetStatus],
   ['batch/Job', jobStatus],
-  ['batch/CronJob', alwaysCurrent],
+  ['batch/CronJob', cronJobStatus],
   ['policy/PodDisruptionBudget', podDisruptionBudgetStatus],
   ['apiextensions.k8s.io/CustomResourceDefinition', customResourceDefinitionStatus],
 ]);

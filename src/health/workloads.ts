@@ -5,7 +5,7 @@
 import type { DaemonSet, Deployment, ReplicaSet, StatefulSet } from 'kubernetes-types/apps/v1.js';
 import type { KubeObject } from '../core/objects.js';
 import { explain, findCondition } from './conditions.js';
-import { count, current, failed, inProgress, type HealthResult } from './result.js';
+import { count, current, degraded, failed, inProgress, suspended, type HealthResult } from './result.js';
 
 /** The Deployment controller treats this `progressDeadlineSeconds` as "no deadline". */
 const NO_PROGRESS_DEADLINE = 2 ** 31 - 1;
@@ -25,6 +25,8 @@ export function deploymentStatus(object: KubeObject): HealthResult {
   const pending = unobserved(object);
   if (pending) return pending;
   const { spec, status = {} } = object as unknown as Deployment;
+  // Paused on purpose: nothing will roll out until someone resumes it, so there is nothing to wait for.
+  if (spec?.paused === true) return suspended('Deployment is paused');
 
   const progressing = findCondition(object, 'Progressing');
   if (progressing?.reason === 'ProgressDeadlineExceeded') {
@@ -39,6 +41,19 @@ export function deploymentStatus(object: KubeObject): HealthResult {
   const ready = status.readyReplicas ?? 0;
   const available = status.availableReplicas ?? 0;
 
+  // The rollout finished (the controller says so, and every replica runs the new template), yet
+  // the Deployment is below its minimum availability: its Pods fail now, nothing is on the way.
+  const availableCondition = findCondition(object, 'Available');
+  const rolledOut =
+    progressing?.status === 'True' &&
+    progressing.reason === 'NewReplicaSetAvailable' &&
+    updated >= wanted &&
+    total <= wanted;
+  if (rolledOut && availableCondition?.status === 'False')
+    return degraded(
+      `Deployment does not have minimum availability (${available} of ${count(wanted, 'replica')} available): ${explain(availableCondition)}`,
+    );
+
   if (total < wanted) return inProgress(`${total} of ${count(wanted, 'replica')} created`);
   if (updated < wanted) return inProgress(`${updated} of ${count(wanted, 'replica')} updated`);
   if (total > wanted) return inProgress(`${count(total - wanted, 'old replica')} pending termination`);
@@ -52,7 +67,6 @@ export function deploymentStatus(object: KubeObject): HealthResult {
   if (hasDeadline && !newReplicaSetAvailable) {
     return inProgress('Waiting for the new ReplicaSet to become available');
   }
-  const availableCondition = findCondition(object, 'Available');
   if (availableCondition?.status !== 'True') {
     const why = availableCondition ? `: ${explain(availableCondition)}` : '';
     return inProgress(`Deployment does not have minimum availability${why}`);

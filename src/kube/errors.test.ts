@@ -185,7 +185,8 @@ describe('Secret scrubbing', () => {
       ];
       const prefix = 'failed to create typed patch object (default/typed; /v1, Kind=Secret): errors:';
       const messageOf = (order: string[]) =>
-        errorFromResponse(500, statusBody(500, 'InternalError', [prefix, ...order].join('\n')), typedTarget).message;
+        errorFromResponse(500, statusBody(500, 'InternalError', [prefix, ...order].join('\n')), typedTarget)
+          .message;
       expect(messageOf([...lines].reverse())).toBe(messageOf(lines));
     });
 

@@ -36,6 +36,7 @@ export class CapstanMetrics {
   readonly #registry = new Registry();
   readonly #reconcileDuration: Histogram<'kind' | 'result'>;
   readonly #syncResults: Counter<'outcome'>;
+  readonly #syncs: Counter<'result'>;
   readonly #appReady: Gauge<'namespace' | 'name'>;
   readonly #appHealth: Gauge<'namespace' | 'name' | 'status'>;
   readonly #gitFetchDuration: Histogram<'repository'>;
@@ -59,6 +60,12 @@ export class CapstanMetrics {
       name: 'capstan_sync_results_total',
       help: 'Objects handled by syncs, by what happened to each.',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.#syncs = new Counter({
+      name: 'capstan_syncs_total',
+      help: 'Syncs that applied or compared a revision, by result (failed: an object failed or a wave did not become healthy).',
+      labelNames: ['result'],
       registers,
     });
     this.#appReady = new Gauge({
@@ -99,6 +106,7 @@ export class CapstanMetrics {
     });
     // Series that exist from the start, so rate() and alerts see a 0 rather than nothing.
     for (const outcome of SYNC_OUTCOMES) this.#syncResults.inc({ outcome }, 0);
+    for (const result of ['succeeded', 'failed']) this.#syncs.inc({ result }, 0);
     for (const provider of WEBHOOK_PROVIDERS) {
       for (const outcome of WEBHOOK_OUTCOMES) this.#webhookRequests.inc({ provider, outcome }, 0);
     }
@@ -111,6 +119,10 @@ export class CapstanMetrics {
 
   countSyncResult(outcome: SyncOutcome, count = 1): void {
     if (count > 0) this.#syncResults.inc({ outcome }, count);
+  }
+
+  countSync(result: 'succeeded' | 'failed'): void {
+    this.#syncs.inc({ result });
   }
 
   /** Sets both the ready gauge and the health gauge, removing the series of the previous status. */

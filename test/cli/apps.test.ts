@@ -61,7 +61,7 @@ describe('capstan get / describe', () => {
     );
     expect(table.stdout).toMatch(
       new RegExp(
-        `^web\\s+apps\\s+main\\s+${sha.slice(0, 12)}\\s+Synced\\s+Current\\s+True\\s+\\S+\\s+Synced\\s+`,
+        `^web\\s+apps\\s+main\\s+${sha.slice(0, 12)}\\s+Synced\\s+Healthy\\s+True\\s+\\S+\\s+Synced\\s+`,
         'm',
       ),
     );
@@ -94,10 +94,10 @@ describe('capstan get / describe', () => {
     expect(text).toMatch(/Conditions:\n\s+TYPE.*\n\s+Ready\s+True\s+Synced\s+\S+\s+\w+ applied and healthy/);
     expect(text).toMatch(new RegExp(`^\\s+SHA:\\s+${sha}$`, 'm'));
     expect(text).toMatch(
-      new RegExp(`^\\s+ConfigMap\\s+${f.namespace}\\s+settings\\s+(created|unchanged)\\s+Current`, 'm'),
+      new RegExp(`^\\s+ConfigMap\\s+${f.namespace}\\s+settings\\s+(created|unchanged)\\s+Healthy`, 'm'),
     );
     expect(text).toMatch(
-      new RegExp(`History:\\n.*\\n\\s+${sha.slice(0, 12)}\\s+.*ago\\s+Succeeded\\s+Current`),
+      new RegExp(`History:\\n.*\\n\\s+${sha.slice(0, 12)}\\s+.*ago\\s+Succeeded\\s+Healthy`),
     );
     expect(text).toMatch(new RegExp(`Events:\\n.*\\n\\s+Normal\\s+Synced\\s+\\S+\\s+${sha.slice(0, 12)}`));
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshNamespace, kubectlOk } from '../support/cluster.js';
 import { actions, configMap, createTestEngine, gitApp, type TestEngine } from '../support/engine.js';
 import { createTestRepo, makeTempDir } from '../support/git-servers.js';
+import { eventually } from '../support/controller.js';
 
 let t: TestEngine;
 beforeAll(async () => {
@@ -197,7 +198,7 @@ describe('sync engine', () => {
     ]);
   });
 
-  it('a wave that does not become healthy fails the sync, even when the caller does not wait', async () => {
+  it('without a health wait, stops at a wave that is not healthy yet, and fails once it fails its health', async () => {
     const namespace = await freshNamespace('waves');
     const repo = await createTestRepo(await makeTempDir('repo'));
     // No node matches the selector: the rollout misses its 1 s deadline and wave 0 fails its health.
@@ -207,15 +208,21 @@ describe('sync engine', () => {
       'app/stuck.yaml': JSON.stringify(stuck),
       'app/after.yaml': configMap('after', { ready: 'yes' }, { 'capstan.dev/wave': '1' }),
     });
-    // The controller's way: no health wait at the end, waves still gated on health.
-    const result = await t.sync(
-      gitApp(repo.fileUrl, namespace, 'app', { health: { wait: false, timeoutSeconds: 60 } }),
+    // The controller's way: nobody waits on a rollout; the next sync goes on from where this stopped.
+    const app = gitApp(repo.fileUrl, namespace, 'app', { health: { wait: false, timeoutSeconds: 60 } });
+    const first = await t.sync(app);
+    expect(actions(first)).toEqual({ 'Deployment/stuck': 'created', 'ConfigMap/after': 'skipped' });
+    expect(first.waitingFor).toMatch(/^waiting: wave 0 is not healthy yet \(Deployment\.apps\/.*stuck/);
+    expect(first.failed).toBe(false);
+
+    const failed = await eventually('wave 0 failed', async () => {
+      const result = await t.sync(app);
+      return result.failed ? result : undefined;
+    });
+    expect(failed.objects.find((o) => o.ref.name === 'after')?.reason).toMatch(
+      /^not applied: wave 0 failed its health \(.*ProgressDeadlineExceeded|progress deadline/i,
     );
-    expect(actions(result)).toEqual({ 'Deployment/stuck': 'created', 'ConfigMap/after': 'skipped' });
-    expect(result.objects.find((o) => o.ref.name === 'after')?.reason).toMatch(
-      /^not applied: wave 0 did not become healthy/,
-    );
-    expect(result.failed).toBe(true);
+    expect(failed.waitingFor).toBeUndefined();
   });
 
   it('waits for a Deployment to become Current, and fails fast on one that cannot progress', async () => {

@@ -17,6 +17,7 @@ import {
   type GitHttpServer,
   type TestRepo,
 } from './git-servers.js';
+import { sleep } from '../../src/core/time.js';
 
 export interface TestController {
   readonly controller: Controller;
@@ -32,6 +33,7 @@ export async function installCrds(kube: KubeClient): Promise<void> {
     'crd/applications.capstan.dev',
     'crd/repositories.capstan.dev',
     'crd/accesspolicies.capstan.dev',
+    'crd/notifications.capstan.dev',
     '--timeout=60s',
   ]);
   await kube.mapper.refresh();
@@ -114,7 +116,7 @@ export async function eventually<T>(
       throw new Error(
         `timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
       );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
 }
 

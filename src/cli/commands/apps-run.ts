@@ -4,11 +4,14 @@ import pc from 'picocolors';
 import {
   GROUP,
   REQUESTED_AT_ANNOTATION,
+  ROLLBACK_ANNOTATION,
   VERSION,
   type Application,
   type Repository,
 } from '../../api/v1alpha1.js';
 import { CapstanError, isCapstanError, UserError } from '../../core/errors.js';
+import { REQUESTED_BY_ANNOTATION } from '../../controller/history.js';
+import { sleep } from '../../core/time.js';
 import {
   createKubeClient,
   isGone,
@@ -27,7 +30,8 @@ import {
   type StructuredFormat,
 } from '../apps-output.js';
 import { EXIT } from '../exit-codes.js';
-import { parseDuration } from '../parse.js';
+import { whoAmI } from '../identity.js';
+import { parseDurationFlag } from '../parse.js';
 
 import type { ClientFlags, GetFlags } from './apps.js';
 
@@ -162,11 +166,45 @@ export async function runSetSuspend(name: string, suspend: boolean, flags: Clien
   });
 }
 
+/** Asks for a rollback (or `--clear`) through the `capstan.dev/rollback` annotation. */
+export async function runRollbackRequest(
+  name: string,
+  revision: string | undefined,
+  flags: ClientFlags & { clear?: boolean },
+): Promise<number> {
+  if (revision !== undefined && !/^[0-9a-f]{7,64}$/.test(revision))
+    throw new UserError(
+      `revision must be a commit SHA or a prefix of at least 7 hex digits, got '${revision}'`,
+    );
+  if (revision !== undefined && flags.clear) throw new UserError('give a revision or --clear, not both');
+  return withClient(flags, async (kube, namespace) => {
+    await getApplication(kube, namespace, name);
+    const requester = await whoAmI(kube, { kubeconfigPath: flags.kubeconfig });
+    const request = {
+      id: `${new Date().toISOString()}-${randomBytes(4).toString('hex')}`,
+      ...(revision ? { to: revision } : {}),
+      ...(flags.clear ? { clear: true } : {}),
+      ...(requester ? { by: requester } : {}),
+    };
+    await kube.patch(
+      { group: GROUP, kind: 'Application', namespace, name },
+      { metadata: { annotations: { [ROLLBACK_ANNOTATION]: JSON.stringify(request) } } },
+      'merge',
+    );
+    process.stdout.write(
+      flags.clear
+        ? `application ${namespace}/${name}: rejected revisions cleared; the branch head is applied again\n`
+        : `application ${namespace}/${name}: rollback to ${revision ?? 'the last healthy revision'} requested (see \`capstan describe app ${name}\`)\n`,
+    );
+    return EXIT.ok;
+  });
+}
+
 export async function runSyncRequest(
   name: string,
   flags: ClientFlags & { timeout: string; wait: boolean },
 ): Promise<number> {
-  const timeoutMs = parseDuration(flags.timeout, '--timeout') * 1000;
+  const timeoutMs = parseDurationFlag(flags.timeout, '--timeout');
   return withClient(flags, async (kube, namespace) => {
     const app = await getApplication(kube, namespace, name);
     // The controller skips suspended apps, so a request would never be handled.
@@ -176,11 +214,17 @@ export async function runSyncRequest(
         `application ${namespace}/${name} is suspended; run 'capstan resume ${name}' first`,
       );
     const request = `${new Date().toISOString()}-${randomBytes(4).toString('hex')}`;
+    const requester = await whoAmI(kube, { kubeconfigPath: flags.kubeconfig });
     let patched: Application;
     try {
       patched = await kube.patch<Application>(
         { group: GROUP, kind: 'Application', namespace, name },
-        { metadata: { annotations: { [REQUESTED_AT_ANNOTATION]: request } } },
+        {
+          metadata: {
+            // Who asked goes with the request; unknown, an earlier requester's name is removed.
+            annotations: { [REQUESTED_AT_ANNOTATION]: request, [REQUESTED_BY_ANNOTATION]: requester ?? null },
+          },
+        },
         'merge',
       );
     } catch (error) {
@@ -331,7 +375,7 @@ async function followSync(
           observe(fresh);
         } else if (isCapstanError(error) && error.kind === 'transient' && Date.now() < deadline) {
           // The connection dropped: reconnect after a breath, from where we were.
-          await new Promise((resolve) => setTimeout(resolve, 1000));
+          await sleep(1000, { signal: abort.signal });
         } else throw error;
       }
     }

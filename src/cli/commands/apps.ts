@@ -1,5 +1,6 @@
 /**
- * The operator's CLI for people: `get apps|repos`, `describe app`, `sync`, `suspend`, `resume`.
+ * The operator's CLI for people: `get apps|repos`, `describe app`, `sync`, `rollback`, `suspend`,
+ * `resume`.
  * They read and annotate the Application and Repository objects; the controller does the work.
  *
  * `sync` asks for a reconcile through the `capstan.dev/requested-at` annotation and follows the
@@ -114,6 +115,32 @@ ${EXIT_CODES_HELP} A suspended app is refused (1): resume it first.`,
     )
     .action(async (name, flags) => {
       process.exitCode = await (await commands()).runSyncRequest(name, flags);
+    });
+
+  program
+    .command('rollback')
+    .description('apply an earlier revision while auto-sync stays on; the revision left is rejected')
+    .argument('<name>', 'the Application')
+    .argument('[revision]', 'a revision it applied before (default: the last healthy one)')
+    .option('--clear', 'forget the rejected revisions: the branch head is applied again')
+    .addOption(namespaceOption())
+    .addOption(kubeconfigOption())
+    .addHelpText(
+      'after',
+      `
+The controller rejects the revision running now and applies REVISION (a SHA or a unique prefix of
+one from \`capstan history\`). Auto-sync skips rejected revisions, so nothing flaps back; a newer
+commit on the branch is applied as usual and ends the rollback. Refused requests show as a
+RollbackRefused Event (\`capstan describe app NAME\`).
+
+Examples:
+  capstan rollback web -n shop             # to the last healthy revision
+  capstan rollback web 3f2a9c1e -n shop
+  capstan rollback web --clear -n shop
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (name, revision, flags) => {
+      process.exitCode = await (await commands()).runRollbackRequest(name, revision, flags);
     });
 
   for (const suspend of [true, false]) {

@@ -12,7 +12,7 @@ import { createKubeClient, type KubeClient } from '../../kube/index.js';
 import { CapstanMetrics, createServer, type PushEvent } from '../../server/index.js';
 import { isPushedRepository } from '../../source/index.js';
 import { EXIT } from '../exit-codes.js';
-import { parseDuration } from '../parse.js';
+import { parseDurationFlag } from '../parse.js';
 import { capstanCacheDir, engineParts, metricsHooks } from '../wiring.js';
 import type { ControllerFlags } from './controller.js';
 
@@ -35,8 +35,8 @@ export async function runController(flags: ControllerFlags): Promise<number> {
   const concurrency = Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new UserError(`--concurrency must be a positive integer, not '${flags.concurrency}'`);
-  const resyncMs = parseDuration(flags.resync, '--resync') * 1000;
-  const leaseSeconds = parseDuration(flags.leaseDuration, '--lease-duration');
+  const resyncMs = parseDurationFlag(flags.resync, '--resync');
+  const leaseSeconds = parseDurationFlag(flags.leaseDuration, '--lease-duration') / 1000;
   const tenancy = flags.defaultServiceAccount
     ? { defaultServiceAccount: parseDefaultServiceAccount(flags.defaultServiceAccount) }
     : {};

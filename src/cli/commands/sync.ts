@@ -14,7 +14,7 @@ import type { RenderKind } from '../../render/index.js';
 import { redactUrl, type GitCredentials } from '../../source/index.js';
 import { EXIT } from '../exit-codes.js';
 import { createReporter, formatResult, type OutputFormat } from '../output.js';
-import { parseDuration } from '../parse.js';
+import { parseDurationFlag } from '../parse.js';
 import { capstanCacheDir, engineParts } from '../wiring.js';
 
 interface SyncFlags {
@@ -134,7 +134,7 @@ async function runSync(mode: SyncMode, dir: string | undefined, flags: SyncFlags
     );
   if (dir && flags.repo) throw new UserError('give either a folder or --repo, not both');
   const format = flags.output as OutputFormat;
-  const timeoutSeconds = parseDuration(flags.timeout, '--timeout');
+  const timeoutSeconds = parseDurationFlag(flags.timeout, '--timeout') / 1000;
   const reporter = createReporter(format, process.stderr);
 
   const path = flags.path ?? (dir ? '.' : '');

@@ -1,0 +1,148 @@
+/**
+ * Live health: every Application's health, kept in memory and judged again whenever one of its
+ * objects changes — no API call, no reconcile. A sync tells it which objects the app has (`track`);
+ * the drift watches tell it every change of them (`observe`); when the app's aggregate health
+ * (state or message) differs from what its status says, `onChange` asks for a status write. An
+ * idle cluster sends no events, so it writes nothing.
+ */
+import type { ObjectResult } from '../apply/index.js';
+import { refKey, type KubeObject, type ObjectRef } from '../core/objects.js';
+import {
+  aggregateHealth,
+  objectHealthState,
+  type AppHealth,
+  type ObjectHealthState,
+} from '../health/index.js';
+
+export interface LiveHealthOptions {
+  readonly now: () => Date;
+  /** The app's aggregate health no longer matches what was published for it. */
+  readonly onChange: (appKey: string) => void;
+}
+
+/** What the drift watches know of an object: `known` is false until its kind's watch has listed. */
+export type CachedObject = { readonly known: false } | { readonly known: true; readonly object?: KubeObject };
+
+interface TrackedObject {
+  readonly ref: ObjectRef;
+  health: ObjectHealthState;
+  /** Of the state judged, to ignore a watch event older than what the sync already saw. */
+  resourceVersion: string | undefined;
+}
+
+interface TrackedApp {
+  readonly objects: Map<string, TrackedObject>;
+  health: AppHealth;
+  /** What the app's status says now (written by a reconcile or a health update). */
+  published: AppHealth | undefined;
+}
+
+export interface AppHealthView {
+  readonly health: AppHealth;
+  readonly objects: ReadonlyMap<string, { readonly ref: ObjectRef; readonly health: ObjectHealthState }>;
+}
+
+export class LiveHealth {
+  private readonly apps = new Map<string, TrackedApp>();
+
+  constructor(private readonly options: LiveHealthOptions) {}
+
+  /**
+   * After a sync: the app's objects from now on are these (pruned and failed ones excluded). Each
+   * starts from the freshest state known — the object as the apply returned it, or the watch's copy
+   * when the sync only compared (a dry-run's preview is not the cluster) — and from then on
+   * follows the watches.
+   */
+  track(
+    appKey: string,
+    results: readonly ObjectResult[],
+    cached: (ref: ObjectRef) => CachedObject,
+    options: { mode: 'apply' | 'diff' },
+  ): AppHealth {
+    const now = this.options.now();
+    const objects = new Map<string, TrackedObject>();
+    for (const result of results) {
+      if (result.action === 'pruned') continue;
+      const object = startingState(result, cached(result.ref), options.mode);
+      objects.set(refKey(result.ref), {
+        ref: result.ref,
+        health:
+          object === 'unknown'
+            ? { state: 'Unknown', message: result.reason ?? 'not yet observed' }
+            : objectHealthState(object, now),
+        resourceVersion: object === 'unknown' ? undefined : object?.metadata.resourceVersion,
+      });
+    }
+    const previous = this.apps.get(appKey);
+    const app: TrackedApp = {
+      objects,
+      health: aggregateHealth(objects.values()),
+      published: previous?.published,
+    };
+    this.apps.set(appKey, app);
+    return app.health;
+  }
+
+  /** A watch event for an object owned by `appKey`; `object` undefined: it was deleted. */
+  observe(appKey: string, ref: ObjectRef, object: KubeObject | undefined): void {
+    const app = this.apps.get(appKey);
+    const tracked = app?.objects.get(refKey(ref));
+    if (!app || !tracked) return;
+    const version = object?.metadata.resourceVersion;
+    if (object && isOlder(version, tracked.resourceVersion)) return;
+    tracked.health = objectHealthState(object, this.options.now());
+    tracked.resourceVersion = version;
+    app.health = aggregateHealth(app.objects.values());
+    if (!sameHealth(app.health, app.published)) this.options.onChange(appKey);
+  }
+
+  /** The app's status now says `health`. */
+  published(appKey: string, health: AppHealth): void {
+    const app = this.apps.get(appKey);
+    if (app) app.published = health;
+  }
+
+  view(appKey: string): AppHealthView | undefined {
+    const app = this.apps.get(appKey);
+    return app ? { health: app.health, objects: app.objects } : undefined;
+  }
+
+  forget(appKey: string): void {
+    this.apps.delete(appKey);
+  }
+
+  trackedApps(): number {
+    return this.apps.size;
+  }
+}
+
+function startingState(
+  result: ObjectResult,
+  cached: CachedObject,
+  mode: 'apply' | 'diff',
+): KubeObject | undefined | 'unknown' {
+  const fromWatch = cached.known ? cached.object : 'unknown';
+  if (mode === 'diff') return cached.known ? cached.object : (result.applied ?? 'unknown');
+  if (!result.applied) return fromWatch;
+  // The watch may already be ahead of the apply's answer (a controller wrote status since).
+  if (
+    cached.known &&
+    cached.object &&
+    isOlder(result.applied.metadata.resourceVersion, cached.object.metadata.resourceVersion)
+  )
+    return cached.object;
+  return result.applied;
+}
+
+/**
+ * resourceVersions are opaque by contract; kube-apiserver's are etcd revisions, which only grow.
+ * Compared only when both are plain integers; anything else is never "older".
+ */
+function isOlder(version: string | undefined, than: string | undefined): boolean {
+  if (!version || !than || !/^\d{1,19}$/.test(version) || !/^\d{1,19}$/.test(than)) return false;
+  return BigInt(version) < BigInt(than);
+}
+
+export function sameHealth(a: AppHealth | undefined, b: AppHealth | undefined): boolean {
+  return a?.state === b?.state && a?.message === b?.message;
+}

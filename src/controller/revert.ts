@@ -1,0 +1,146 @@
+/**
+ * Recording an automatic rollback in Git, off the reconcile path (its own queue key): a revert of
+ * the rejected commit, pushed to the branch the Application follows (source/writeback/). Whatever
+ * Git answers, the cluster stays rolled back; the answer goes to `status.rollback.gitRevert`, the
+ * `RollbackRecorded` condition and an Event. A revert that lands is an ordinary new commit on the
+ * branch, which the Application then applies like any other.
+ */
+import {
+  applicationSpecSchema,
+  GROUP,
+  type Application,
+  type ApplicationStatus,
+  type Repository,
+  type RollbackStatus,
+} from '../api/v1alpha1.js';
+import { isCapstanError, messageOf } from '../core/errors.js';
+import type { KubeClient } from '../kube/index.js';
+import { redactText, revertCommits, type RevertOptions, type RevertResult } from '../source/index.js';
+import { setCondition } from './conditions.js';
+import type { EventRecorder } from './events.js';
+import type { RepositoryAccess } from './repository.js';
+import { patchStatus } from './status.js';
+
+export interface RevertDeps {
+  readonly kube: KubeClient;
+  readonly repositories: { get(name: string, namespace: string): Repository | undefined };
+  readonly access: RepositoryAccess;
+  readonly recordEvent: EventRecorder;
+  readonly now: () => Date;
+  readonly git?: RevertOptions;
+}
+
+type GitRevert = NonNullable<RollbackStatus['gitRevert']>;
+
+/** Runs the pending Git revert of `app`'s rollback, if any; throws only to be retried (transient). */
+export async function recordRollbackInGit(deps: RevertDeps, stored: Application): Promise<void> {
+  // Read afresh: the rollback that asked for this was written a moment ago, the informer may lag.
+  const app =
+    (await deps.kube.get<Application>({
+      group: GROUP,
+      kind: 'Application',
+      namespace: stored.metadata.namespace,
+      name: stored.metadata.name,
+    })) ?? structuredClone(stored);
+  const status: ApplicationStatus = structuredClone(app.status ?? {});
+  const rollback = status.rollback;
+  if (!rollback?.gitRevert || rollback.gitRevert.state !== 'Pending') return;
+  const answer = await revert(deps, app, rollback, rollback.gitRevert.mode);
+  status.rollback = { ...rollback, gitRevert: { ...answer, at: deps.now().toISOString() } };
+  const recorded =
+    answer.state === 'Pushed' || answer.state === 'PullRequestOpened' || answer.state === 'NotNeeded';
+  status.conditions = setCondition(
+    status.conditions,
+    {
+      type: 'RollbackRecorded',
+      status: recorded ? 'True' : 'False',
+      reason: answer.state,
+      message: answer.message,
+    },
+    app.metadata.generation,
+    deps.now(),
+  );
+  await patchStatus(deps.kube, app, status);
+  await deps.recordEvent(
+    app,
+    recorded ? 'Normal' : 'Warning',
+    recorded ? 'RevertRecorded' : 'RevertRefused',
+    answer.message,
+  );
+}
+
+async function revert(
+  deps: RevertDeps,
+  app: Application,
+  rollback: RollbackStatus,
+  mode: GitRevert['mode'],
+): Promise<Omit<GitRevert, 'at'>> {
+  const parsed = applicationSpecSchema.safeParse(app.spec);
+  const repository = parsed.success
+    ? deps.repositories.get(parsed.data.sourceRef.name, app.metadata.namespace)
+    : undefined;
+  if (!parsed.success || !repository)
+    return {
+      mode,
+      state: 'Failed',
+      message: 'cannot revert in Git: the Application or its Repository is gone',
+    };
+  const branch = branchOf(parsed.data.ref);
+  if (!branch)
+    return {
+      mode,
+      state: 'NotNeeded',
+      message: `ref ${parsed.data.ref} is not a branch: there is nothing to revert on`,
+    };
+  if (mode === 'pullRequest')
+    return {
+      mode,
+      state: 'Failed',
+      message:
+        'pull-request reverts need the Git host of the Repository, which Capstan cannot configure yet; use gitRevert: commit',
+    };
+  let result: RevertResult;
+  try {
+    result = await revertCommits(
+      {
+        repository: await deps.access.source(repository),
+        branch,
+        good: rollback.to,
+        bad: rollback.from,
+        appPath: parsed.data.path,
+        app: { namespace: app.metadata.namespace, name: app.metadata.name },
+        evidence: rollback.reason,
+        mode,
+      },
+      deps.git ?? {},
+    );
+  } catch (error) {
+    if (isCapstanError(error) && error.kind === 'transient') throw error;
+    return { mode, state: 'Failed', message: redactText(messageOf(error)).slice(0, 1024) };
+  }
+  return answerOf(mode, result);
+}
+
+function answerOf(mode: GitRevert['mode'], result: RevertResult): Omit<GitRevert, 'at'> {
+  const message = redactText(result.message).slice(0, 1024);
+  switch (result.outcome) {
+    case 'pushed':
+      return { mode, state: 'Pushed', message, sha: result.sha };
+    case 'pullRequest':
+      return { mode, state: 'PullRequestOpened', message, sha: result.sha, url: result.url };
+    case 'notNeeded':
+      return { mode, state: 'NotNeeded', message };
+    case 'refused':
+      return { mode, state: 'Refused', message };
+    default:
+      return { mode, state: 'Failed', message };
+  }
+}
+
+/** A plain branch name (`main`, `env/prod`); refs such as tags, ranges and SHAs are not branches. */
+function branchOf(ref: string): string | undefined {
+  const name = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : ref;
+  if (ref.startsWith('refs/') && !ref.startsWith('refs/heads/')) return undefined;
+  if (/^[0-9a-f]{40}$/.test(name) || /[\s~^:?*[\\<>=]/.test(name) || name.startsWith('-')) return undefined;
+  return name;
+}
