@@ -120,6 +120,10 @@ export async function startDemo(options: {
               path: `apps/${app}`,
               destination: { namespace: environment },
               ...(app === 'worker' ? { dependsOn: [{ name: `web-${environment}` }] } : {}),
+              // A web revision that is not healthy within 30 s is rolled back, and reverted in Git.
+              ...(app === 'web'
+                ? { healthTimeout: '30s', rollback: { automatic: true, gitRevert: 'commit' } }
+                : {}),
             },
           },
           { force: true },
@@ -194,6 +198,8 @@ metadata:
   name: web
 spec:
   replicas: ${replicas}
+  # A Pod counts as available after 5 s Ready: one that fails sooner (kwok's chaos) never does.
+  minReadySeconds: 5
   selector:
     matchLabels: { app: web }
   template:

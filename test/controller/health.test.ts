@@ -37,7 +37,7 @@ afterAll(() => t.stop());
 const CHAOS_LABEL = 'pod-container-running-failed.stage.kwok.x-k8s.io';
 
 /**
- * A Deployment whose Pods must stay Ready 2 s to count as available; with `failing`, its Pods carry
+ * A Deployment whose Pods must stay Ready 5 s to count as available; with `failing`, its Pods carry
  * kwok's chaos label and fail about a second after they start, so it never becomes available.
  */
 function web(version: string, options: { failing?: boolean } = {}): string {
@@ -48,10 +48,16 @@ function web(version: string, options: { failing?: boolean } = {}): string {
     metadata: { name: 'web' },
     spec: {
       replicas: 1,
-      minReadySeconds: 2,
+      minReadySeconds: 5,
       selector: { matchLabels: labels },
       template: {
-        metadata: { labels: { ...labels, ...(options.failing ? { [CHAOS_LABEL]: 'true' } : {}) } },
+        metadata: {
+          labels: { ...labels, ...(options.failing ? { [CHAOS_LABEL]: 'true' } : {}) },
+          // Fail as soon as they run: well inside minReadySeconds, however busy kwok is.
+          ...(options.failing
+            ? { annotations: { [`${CHAOS_LABEL}/delay`]: '0s', [`${CHAOS_LABEL}/jitter-delay`]: '0s' } }
+            : {}),
+        },
         spec: { containers: [{ name: 'main', image: `registry.example/web:${version}` }] },
       },
     },

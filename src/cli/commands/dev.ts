@@ -62,6 +62,25 @@ Break something and watch it heal:
   kubectl -n staging delete deployment worker
   kubectl -n production scale deployment web --replicas=9
 
+Health is watched all the time. Make the running web Pods fail (kwok's chaos stage fails Pods
+with this label); web-staging turns Degraded within seconds, and Healthy again once the
+Deployment has replaced them:
+  kubectl -n staging label pod -l app=web pod-container-running-failed.stage.kwok.x-k8s.io=true
+  npm run capstan -- get apps -n capstan-demo
+
+Push a bad commit (its Pods fail) and watch Capstan roll it back after the 30 s health timeout,
+with auto-sync still on, and record the rollback in Git as a revert commit it then applies:
+  sed -i 's/^      labels: { app: web }$/      labels: { app: web, pod-container-running-failed.stage.kwok.x-k8s.io: "true" }/' apps/web/deployment.yaml
+  sed -i 's/web:1.0.0/web:1.1.0/' apps/web/deployment.yaml
+  git commit -qam 'web 1.1.0' && git push -q
+  npm run capstan -- describe app web-staging -n capstan-demo   # Rollback: <bad> → <good>, Git revert: Pushed
+  git pull -q && git log --oneline -3                           # Revert capstan-demo/web-staging: roll back …
+  npm run capstan -- history web-staging -n capstan-demo
+
+Roll back by hand (auto-sync stays on; the revision left is rejected until a newer commit):
+  npm run capstan -- rollback web-staging -n capstan-demo       # to the last healthy revision
+  npm run capstan -- rollback web-staging --clear -n capstan-demo
+
 Metrics: ${demo.metricsUrl}
 Press Ctrl-C to stop everything.`);
       await untilSignal(() => demo.stop());
