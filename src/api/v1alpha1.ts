@@ -58,6 +58,27 @@ export const repositorySpecSchema = z.object({
   ),
   timeout: duration('Timeout of one Git operation.', '60s'),
   suspend: z.boolean().default(false).describe('Stop polling this repository.'),
+  forge: z
+    .object({
+      kind: z.enum(['gitea', 'github', 'gitlab']).describe('The Git host software (Forgejo: gitea).'),
+      apiUrl: z
+        .string()
+        .min(1)
+        .max(2048)
+        // http(s), no user or password, no query or fragment; the rest is checked before use.
+        .regex(
+          /^https?:\/\/[^/?#@\s\\]+(\/[^?#\s\\]*)?$/,
+          'must be an http(s) URL without credentials or query',
+        )
+        .optional()
+        .describe(
+          "The host's API root, e.g. https://ghe.example.com/api/v3 or https://git.example.com/gitea/api/v1; default derived from url (api.github.com for github.com, <origin>/api/v3 for GitHub Enterprise, /api/v4 GitLab, /api/v1 Gitea). On another host than url's, the Secret's capstan.dev/git-urls must cover it.",
+        ),
+    })
+    .optional()
+    .describe(
+      "The Git host's API, for pull requests (Applications' rollback.gitRevert: pullRequest). The token is the Secret's `token`, else its password.",
+    ),
 });
 
 export const renderSpecSchema = z.object({

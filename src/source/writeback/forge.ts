@@ -107,16 +107,27 @@ export interface ForgeTargetOptions {
   readonly auth: ForgeAuth;
   /** An API root of the repository's own host (for installations under a sub-path); derived otherwise. */
   readonly apiUrl?: string;
+  /**
+   * The token's owner allows `apiUrl` although it is on another host than the repository's (the
+   * caller checked it against the credential's scope, as for a Repository's Secret).
+   */
+  readonly apiUrlOnOtherHost?: boolean;
   readonly allowInsecureHttp?: boolean;
   readonly timeoutMs?: number;
 }
 
+/** A repository's API root on its own host, and its name there (see forgeTargetFor). */
+export interface ForgeApi {
+  readonly apiUrl: string;
+  readonly repo: string;
+}
+
 /**
- * The forge of `repositoryUrl`: its API root on the same host (`api.github.com` for github.com;
+ * The API root of `repositoryUrl`'s forge on the same host (`api.github.com` for github.com;
  * `/api/v3` for GitHub Enterprise, `/api/v4` for GitLab, `/api/v1` for Gitea) and the repository's
- * name there. An explicit `apiUrl` must be on the repository's own host: the token goes nowhere else.
+ * name there.
  */
-export function forgeTargetFor(repositoryUrl: string, options: ForgeTargetOptions): ForgeTarget {
+export function forgeApiFor(repositoryUrl: string, kind: ForgeKind): ForgeApi {
   const repo = parseRepoUrl(repositoryUrl);
   const path = repositoryPath(repositoryUrl);
   const segments = path.split('/').filter((s) => s !== '');
@@ -125,35 +136,43 @@ export function forgeTargetFor(repositoryUrl: string, options: ForgeTargetOption
   }
   // An ssh remote's web and API live on https at the same host (the ssh port says nothing of it).
   const origin = repo.scheme === 'ssh' ? `https://${repo.host}` : new URL(repositoryUrl).origin.toLowerCase();
-  let derived: string;
-  let name: string;
-  switch (options.kind) {
+  switch (kind) {
     case 'github':
-      derived = repo.host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`;
-      name = segments.slice(0, 2).join('/');
-      break;
+      return {
+        apiUrl: repo.host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`,
+        repo: segments.slice(0, 2).join('/'),
+      };
     case 'gitea': {
       const prefix = segments.slice(0, -2).join('/');
-      derived = `${origin}${prefix === '' ? '' : `/${prefix}`}/api/v1`;
-      name = segments.slice(-2).join('/');
-      break;
+      return {
+        apiUrl: `${origin}${prefix === '' ? '' : `/${prefix}`}/api/v1`,
+        repo: segments.slice(-2).join('/'),
+      };
     }
     case 'gitlab':
-      derived = `${origin}/api/v4`;
-      name = segments.join('/');
-      break;
+      return { apiUrl: `${origin}/api/v4`, repo: segments.join('/') };
     default:
-      throw new ForgeError('user', `unknown forge kind ${quote(String(options.kind))}`);
+      throw new ForgeError('user', `unknown forge kind ${quote(String(kind))}`);
   }
-  const apiUrl = options.apiUrl ?? derived;
-  const allowedOrigins = new Set([new URL(derived).origin]);
+}
+
+/**
+ * The forge of `repositoryUrl` (forgeApiFor) and its client. An explicit `apiUrl` must be on the
+ * repository's own host, where the token goes anyway, unless `apiUrlOnOtherHost` says the token's
+ * owner allowed it elsewhere.
+ */
+export function forgeTargetFor(repositoryUrl: string, options: ForgeTargetOptions): ForgeTarget {
+  const repo = parseRepoUrl(repositoryUrl);
+  const derived = forgeApiFor(repositoryUrl, options.kind);
+  const apiUrl = options.apiUrl ?? derived.apiUrl;
+  const allowedOrigins = new Set([new URL(derived.apiUrl).origin]);
   let explicit: URL;
   try {
     explicit = new URL(apiUrl);
   } catch {
     throw new ForgeError('user', `the forge API URL ${quote(redactText(apiUrl))} is not a URL`);
   }
-  if (!allowedOrigins.has(explicit.origin)) {
+  if (!allowedOrigins.has(explicit.origin) && options.apiUrlOnOtherHost !== true) {
     throw new ForgeError(
       'user',
       `the forge API ${quote(explicit.origin)} is not on the host of ${repo.display}: the token is sent to that host only`,
@@ -166,7 +185,7 @@ export function forgeTargetFor(repositoryUrl: string, options: ForgeTargetOption
     ...(options.allowInsecureHttp === undefined ? {} : { allowInsecureHttp: options.allowInsecureHttp }),
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
-  return { forge, repo: name };
+  return { forge, repo: derived.repo };
 }
 
 /** The repository's path without `.git`: from a URL, or the part after `:` of `user@host:path`. */

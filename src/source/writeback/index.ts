@@ -1,9 +1,10 @@
 /** Writing to Git: a rollback recorded as a revert commit, pushed or carried by a pull request. */
 export { revertCommits } from './revert.js';
 export type { NotNeededReason, RevertOptions, RevertRequest, RevertResult } from './revert.js';
-export { createForge, forgeTargetFor, ForgeError } from './forge.js';
+export { createForge, forgeApiFor, forgeTargetFor, ForgeError } from './forge.js';
 export type {
   Forge,
+  ForgeApi,
   ForgeAuth,
   ForgeKind,
   ForgeOptions,
