@@ -121,6 +121,8 @@ interface Reconcile {
   readonly spec: ApplicationSpec;
   readonly healthTimeoutMs: number;
   readonly request: { readonly sync?: string; readonly rollback?: RollbackRequest };
+  /** A rollout became healthy during this reconcile (announced once status is written). */
+  rolledOut?: boolean;
 }
 
 /** The revision a sync applies, and why. */
@@ -500,17 +502,25 @@ async function recordRun(
   if (view) deps.health.published(reconcile.key, view.health);
   deps.onSynced?.(app, result);
   reportHealth(deps, app, status);
-  if (result.changed && result.mode === 'apply') {
-    const message = `${short(sha)} (${firstLine(target.revision.message)}): ${summarize(result)}`;
+  // A failure is told even when nothing changed: the API server refusing an object changes nothing.
+  if ((result.changed || result.failed) && result.mode === 'apply') {
+    const message = `${short(sha)} (${firstLine(target.revision.message)}): ${result.failed ? outcome.message : summarize(result)}`;
     await deps.recordEvent(
       app,
       result.failed ? 'Warning' : 'Normal',
       result.failed ? 'SyncFailed' : 'Synced',
       message,
     );
-    deps.notify?.({ app, type: result.failed ? 'SyncFailed' : 'SyncSucceeded', revision: sha, message });
+    deps.notify?.({
+      app,
+      type: result.failed ? 'SyncFailed' : 'SyncSucceeded',
+      revision: sha,
+      message,
+      ...(status.health?.status ? { health: status.health.status } : {}),
+    });
   }
-  await announceHealthChange(deps, app, before, status, sha);
+  if (reconcile.rolledOut) announceRolledOut(deps, app, status);
+  else await announceHealthChange(deps, app, before, status, sha);
 }
 
 /** The sync's part of status: what was applied, where health stands, each object's summary. */
@@ -538,15 +548,36 @@ function recordSyncStatus(reconcile: Reconcile, target: Target, result: SyncResu
     status.lastAppliedRevision = revisionStatus(target.revision);
     if (app.metadata.generation !== undefined) status.lastAppliedGeneration = app.metadata.generation;
   }
-  noteHealthy(status, outcome);
+  if (noteHealthy(status, outcome)) reconcile.rolledOut = true;
 }
 
-/** Healthy at the revision applied: remember it (rollbacks go there), and its rollout is over. */
-function noteHealthy(status: ApplicationStatus, outcome: Outcome): void {
+/**
+ * Healthy at the revision applied: remember it (rollbacks go there), and its rollout is over.
+ * Returns whether a rollout ended just now.
+ */
+function noteHealthy(status: ApplicationStatus, outcome: Outcome): boolean {
   const healthy = status.health?.status === 'Healthy' || status.health?.status === 'Suspended';
-  if (!healthy || outcome.state !== 'ready' || !status.lastAppliedRevision) return;
+  if (!healthy || outcome.state !== 'ready' || !status.lastAppliedRevision) return false;
   status.lastHealthyRevision = status.lastAppliedRevision;
+  const ended = status.rollout !== undefined;
   delete status.rollout;
+  return ended;
+}
+
+/** A rollout became healthy: commit statuses go from pending to success, chats hear it landed. */
+function announceRolledOut(
+  deps: ApplicationReconcilerDeps,
+  app: Application,
+  status: ApplicationStatus,
+): void {
+  const sha = status.lastAppliedRevision?.sha ?? '';
+  deps.notify?.({
+    app,
+    type: 'HealthRecovered',
+    revision: sha,
+    message: `${short(sha)} rolled out and healthy: ${status.health?.message ?? ''}`,
+    health: status.health?.status ?? 'Healthy',
+  });
 }
 
 function historyOf(
@@ -664,11 +695,12 @@ export async function reconcileHealth(
   const ready = conditionOf(status.conditions, 'Ready');
   const applied = status.lastAppliedRevision?.sha;
   let result: ReconcileOutcome = {};
+  let rolledOut = false;
   if (check.ok && applied && status.sync?.revision === applied && HEALTH_REASONS.has(ready?.reason ?? '')) {
     const healthTimeoutMs = parseDuration(check.checked.spec.healthTimeout);
     const judged = judge({ sha: applied, health: view.health, status, healthTimeoutMs, now: deps.now() });
     const outcome = finalOutcome(status, judged);
-    noteHealthy(status, outcome);
+    rolledOut = noteHealthy(status, outcome);
     await finish(deps.kube, app, status, outcome, deps.now());
     if (wantsRollback(check.checked.spec, status, applied, outcome)) deps.requestReconcile?.(app, 'rollback');
     const deadline = healthDeadline(status, healthTimeoutMs);
@@ -683,7 +715,8 @@ export async function reconcileHealth(
   }
   deps.health.published(key, view.health);
   reportHealth(deps, app, status);
-  await announceHealthChange(deps, app, before, status, applied ?? '');
+  if (rolledOut) announceRolledOut(deps, app, status);
+  else await announceHealthChange(deps, app, before, status, applied ?? '');
   return result;
 }
 

@@ -16,7 +16,8 @@ export { NOTIFICATION_EVENT_TYPES, NOTIFICATION_TARGET_TYPES } from '../api/v1al
 /**
  * Something that happened to one Application. When each is emitted:
  * - `SyncSucceeded` / `SyncFailed`: an apply that changed something, or failed (not every resync).
- * - `HealthDegraded` / `HealthRecovered`: overall health left / came back to `Current`.
+ * - `HealthDegraded` / `HealthRecovered`: overall health turned Degraded / came back to Healthy,
+ *   or a new revision's rollout became Healthy (commit statuses go from pending to success).
  * - `RolledBack` / `RollbackFailed`: `revision` is what is (or was to be) applied now,
  *   `previousRevision` the revision rolled back from.
  */
@@ -31,7 +32,7 @@ export interface NotificationEvent {
   readonly ref?: string;
   /** Already redacted by the caller (status messages are); bounded and redacted again here. */
   readonly message: string;
-  /** Overall health: `Current`, `InProgress`, `Failed`, … */
+  /** Overall health: `Healthy`, `Progressing`, `Degraded`, `Missing`, `Suspended`, `Unknown`. */
   readonly health?: string;
   readonly time: Date;
   /** The Application's Repository URL: commit statuses derive their API from it. */

@@ -24,8 +24,9 @@ export const MAX_DESCRIPTION_CHARS = 140;
 export function commitState(event: NotificationEvent): CommitState {
   switch (event.type) {
     case 'SyncSucceeded':
-      if (event.health === 'InProgress') return 'pending';
-      return event.health === 'Failed' ? 'failure' : 'success';
+      // The controller's states (Progressing, Degraded), and kstatus's for other senders.
+      if (event.health === 'Progressing' || event.health === 'InProgress') return 'pending';
+      return event.health === 'Degraded' || event.health === 'Failed' ? 'failure' : 'success';
     case 'HealthRecovered':
     case 'RolledBack':
       return 'success';
