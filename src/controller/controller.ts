@@ -59,6 +59,11 @@ export interface ControllerOptions {
   readonly resyncMs?: number;
   /** Only this namespace (default: all). */
   readonly namespace?: string;
+  /**
+   * Only Applications and Repositories matching this label selector (e.g. `shard=a`, or
+   * `!capstan.dev/isolated`): controllers that split the objects of one cluster between them.
+   */
+  readonly labelSelector?: string;
   readonly log: ControllerLog;
   readonly now?: () => Date;
   /** Also told every sync, health and rollback notice (Notification objects get them regardless). */
@@ -114,7 +119,10 @@ export class Controller {
     const { kube, log } = this.options;
     const now = this.options.now ?? (() => new Date());
     const resyncMs = this.options.resyncMs ?? 10 * 60_000;
-    const scope = this.options.namespace ? { namespace: this.options.namespace } : {};
+    const scope = {
+      ...(this.options.namespace ? { namespace: this.options.namespace } : {}),
+      ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+    };
     // Before anything else: no reconcile may run before the policies are known (it would fail closed).
     const policies = startPolicyIndex(kube, {
       signal,

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { API_VERSION } from '../../src/api/v1alpha1.js';
 import {
   ALLOW_INSECURE_HTTP_ANNOTATION,
@@ -18,21 +18,21 @@ import { freshNamespace, kubectl, kubectlOk } from '../support/cluster.js';
 import { createTestRepo, git, makeTempDir, startGitHttpServer } from '../support/git-servers.js';
 import {
   condition,
-  createApp as createAppOn,
+  application,
+  isolated,
   eventually,
   getApp,
-  gitFixture,
   readyAt as readyAtOn,
   repository,
   startTestController,
   type TestController,
 } from '../support/controller.js';
 
+/**
+ * Each test's own controller, watching only its namespace: a cluster-wide one would also act on
+ * the namespaces of test files running beside this one (and theirs on ours).
+ */
 let t: TestController;
-beforeAll(async () => {
-  t = await startTestController({ resyncMs: 60_000 });
-});
-afterAll(() => t.stop());
 
 const CHAOS_LABEL = 'pod-container-running-failed.stage.kwok.x-k8s.io';
 
@@ -65,7 +65,16 @@ function web(version: string, options: { failing?: boolean } = {}): string {
 }
 
 const createApp = (namespace: string, name: string, spec: Partial<Application['spec']> & { path: string }) =>
-  createAppOn(t.kube, namespace, name, spec);
+  t.kube.apply(
+    isolated(
+      application(namespace, name, {
+        sourceRef: { name: 'apps' },
+        ref: 'main',
+        healthTimeout: '60s',
+        ...spec,
+      }),
+    ),
+  );
 const readyAt = (namespace: string, name: string, sha: string) =>
   readyAtOn(t.kube, namespace, name, sha, 90_000);
 
@@ -89,7 +98,7 @@ async function eventReasons(namespace: string): Promise<string[]> {
 
 describe('live health', () => {
   it('turns Degraded within seconds when Pods fail, without a commit or a sync, and Healthy again', async () => {
-    const f = await gitFixture(t.kube, { 'web/deploy.yaml': web('1') }, { prefix: 'live' });
+    const f = await pushableFixture('live');
     const sha = await f.repo.head();
     await createApp(f.namespace, 'web', { path: 'web' });
     const healthy = await readyAt(f.namespace, 'web', sha);
@@ -146,6 +155,8 @@ const READ_ONLY = { username: 'reader', password: 'read-only-password-7c1f' };
  */
 async function pushableFixture(prefix: string, options: { readOnly?: boolean } = {}) {
   const namespace = await freshNamespace(prefix);
+  t = await startTestController({ namespace, resyncMs: 60_000 });
+  onTestFinished(() => t.stop());
   const root = await makeTempDir('git-root');
   const repo = await createTestRepo(root, 'apps');
   await repo.commit({ 'web/deploy.yaml': web('1') });
@@ -167,11 +178,13 @@ async function pushableFixture(prefix: string, options: { readOnly?: boolean } =
       stringData: READ_ONLY,
     });
   await t.kube.apply(
-    repository(namespace, 'apps', {
-      url,
-      interval: '1s',
-      ...(options.readOnly ? { secretRef: { name: 'git' } } : {}),
-    }),
+    isolated(
+      repository(namespace, 'apps', {
+        url,
+        interval: '1s',
+        ...(options.readOnly ? { secretRef: { name: 'git' } } : {}),
+      }),
+    ),
   );
   return { namespace, repo, server, url };
 }
@@ -316,7 +329,7 @@ describe('rollback', () => {
   });
 
   it('rolls back by request with auto-sync on, does not flap, and --clear accepts the head again', async () => {
-    const f = await gitFixture(t.kube, { 'web/deploy.yaml': web('1') }, { prefix: 'manual' });
+    const f = await pushableFixture('manual');
     const first = await f.repo.head();
     await createApp(f.namespace, 'web', { path: 'web' });
     await readyAt(f.namespace, 'web', first);

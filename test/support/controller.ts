@@ -41,6 +41,12 @@ export async function installCrds(kube: KubeClient): Promise<void> {
   await installSingleTeamApplier(kube);
 }
 
+/**
+ * Applications and Repositories labelled so are left to a controller of their own namespace: the
+ * cluster-wide controllers of other test files running at the same time do not see them.
+ */
+export const ISOLATED_LABEL = 'capstan.dev/test-isolated';
+
 export async function startTestController(
   options: {
     namespace?: string;
@@ -61,7 +67,7 @@ export async function startTestController(
     tenancy: { defaultServiceAccount: SINGLE_TEAM_APPLIER },
     concurrency: 4,
     resyncMs: options.resyncMs ?? 60_000,
-    ...(options.namespace ? { namespace: options.namespace } : {}),
+    ...(options.namespace ? { namespace: options.namespace } : { labelSelector: `!${ISOLATED_LABEL}` }),
     ...(options.hooks ? { hooks: options.hooks } : {}),
     log:
       options.log ??
@@ -86,6 +92,14 @@ export async function startTestController(
 function logTo(level: string) {
   return (fields: Record<string, unknown>, message: string) =>
     console.log(`[controller ${level}] ${message} ${JSON.stringify(fields)}`);
+}
+
+/** `object`, labelled for its namespace's own controller only (see ISOLATED_LABEL). */
+export function isolated<T extends Application | Repository>(object: T): T {
+  return {
+    ...object,
+    metadata: { ...object.metadata, labels: { ...object.metadata.labels, [ISOLATED_LABEL]: 'true' } },
+  };
 }
 
 export function repository(namespace: string, name: string, spec: Repository['spec']): Repository {
@@ -163,10 +177,15 @@ export async function createApp(
   namespace: string,
   name: string,
   spec: Partial<Application['spec']> & { path: string },
+  options: { isolated?: boolean } = {},
 ): Promise<void> {
-  await kube.apply(
-    application(namespace, name, { sourceRef: { name: 'apps' }, ref: 'main', healthTimeout: '60s', ...spec }),
-  );
+  const app = application(namespace, name, {
+    sourceRef: { name: 'apps' },
+    ref: 'main',
+    healthTimeout: '60s',
+    ...spec,
+  });
+  await kube.apply(options.isolated ? isolated(app) : app);
 }
 
 /** Waits until the Application is Ready with `sha` applied. */
