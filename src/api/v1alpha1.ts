@@ -426,6 +426,8 @@ export const applicationStatusSchema = z.object({
   rollout: z.object({ revision: z.string(), startedAt: z.string() }).optional(),
   /** The last revision the Application was healthy at: where a rollback goes by default. */
   lastHealthyRevision: revisionSchema.optional(),
+  /** The healthy revision before that one: where a rollback goes when the last healthy one runs now. */
+  previousHealthyRevision: z.string().optional(),
   /** Newest first, at most MAX_REJECTED. */
   rejectedRevisions: z.array(rejectedRevisionSchema).optional(),
   rollback: rollbackStatusSchema.optional(),

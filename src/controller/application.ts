@@ -558,6 +558,8 @@ function recordSyncStatus(reconcile: Reconcile, target: Target, result: SyncResu
 function noteHealthy(status: ApplicationStatus, outcome: Outcome): boolean {
   const healthy = status.health?.status === 'Healthy' || status.health?.status === 'Suspended';
   if (!healthy || outcome.state !== 'ready' || !status.lastAppliedRevision) return false;
+  const previous = status.lastHealthyRevision?.sha;
+  if (previous && previous !== status.lastAppliedRevision.sha) status.previousHealthyRevision = previous;
   status.lastHealthyRevision = status.lastAppliedRevision;
   const ended = status.rollout !== undefined;
   delete status.rollout;

@@ -86,6 +86,13 @@ describe('chooseTarget', () => {
     expect(status.rejectedRevisions).toBeUndefined();
   });
 
+  it('goes to the healthy revision before when the last healthy one runs now; never to the one running', () => {
+    const status: ApplicationStatus = { ...statusAt(BAD, BAD), previousHealthyRevision: GOOD };
+    expect(chooseTarget(status, BAD, { id: '1' }, NOW)).toMatchObject({ kind: 'pinned', sha: GOOD });
+    expect(() => chooseTarget(statusAt(BAD, BAD), BAD, { id: '1' }, NOW)).toThrow(/earlier revision/);
+    expect(() => chooseTarget(statusAt(BAD), BAD, { id: '2', to: BAD.slice(0, 9) }, NOW)).toThrow(/applied now/);
+  });
+
   it('goes to a named revision it applied before, by a unique prefix; refuses one it never applied', () => {
     const status = statusAt(BAD);
     expect(chooseTarget(status, BAD, { id: '1', to: GOOD.slice(0, 7) }, NOW)).toMatchObject({ sha: GOOD });

@@ -116,18 +116,15 @@ export function chooseTarget(
 
 function startRollback(status: ApplicationStatus, request: RollbackRequest, now: Date): void {
   const from = status.lastAppliedRevision?.sha;
-  const to = request.to ? knownRevision(status, request.to) : status.lastHealthyRevision?.sha;
+  const to = request.to ? knownRevision(status, request.to) : lastHealthyBefore(status, from);
   if (!to)
     throw new RollbackRefusedError(
       request.to
         ? `cannot roll back to ${request.to}: it is not a revision this Application applied (see \`capstan history\`)`
-        : 'cannot roll back: this Application has not been healthy at any revision yet',
+        : 'cannot roll back: this Application has not been healthy at an earlier revision',
     );
-  if (!from || from === to) {
-    // Nothing to leave: going "back" to what runs is only a request to stay there.
-    status.rollback = rollbackRecord({ from: from ?? to, to, now, automatic: false, request });
-    return;
-  }
+  if (!from || from === to)
+    throw new RollbackRefusedError(`cannot roll back to ${short(to)}: it is the revision applied now`);
   reject(status, {
     sha: from,
     reason: `rolled back to ${short(to)}`,
@@ -137,12 +134,19 @@ function startRollback(status: ApplicationStatus, request: RollbackRequest, now:
   status.rollback = rollbackRecord({ from, to, now, automatic: false, request });
 }
 
+/** The last healthy revision that is not `current`: where a rollback goes by default. */
+function lastHealthyBefore(status: ApplicationStatus, current: string | undefined): string | undefined {
+  const last = status.lastHealthyRevision?.sha;
+  return last && last !== current ? last : status.previousHealthyRevision;
+}
+
 /** The full SHA of a revision this Application is known to have applied, from a unique prefix. */
 export function knownRevision(status: ApplicationStatus, prefix: string): string | undefined {
   const known = new Set<string>();
   for (const sha of [
     status.lastHealthyRevision?.sha,
     status.lastAppliedRevision?.sha,
+    status.previousHealthyRevision,
     status.rollback?.to,
     ...(status.history ?? []).map((h) => h.revision),
   ])

@@ -64,9 +64,10 @@ Break something and watch it heal:
 
 Health is watched all the time. Make the running web Pods fail (kwok's chaos stage fails Pods
 with this label); web-staging turns Degraded within seconds, and Healthy again once the
-Deployment has replaced them:
+Deployment's replacements have been Ready 5 s (minReadySeconds):
+  kubectl -n capstan-demo get applications.capstan.dev -w &
   kubectl -n staging label pod -l app=web pod-container-running-failed.stage.kwok.x-k8s.io=true
-  npm run capstan -- get apps -n capstan-demo
+  kubectl -n capstan-demo get events        # HealthDegraded, then HealthRecovered
 
 Push a bad commit (its Pods fail) and watch Capstan roll it back after the 30 s health timeout,
 with auto-sync still on, and record the rollback in Git as a revert commit it then applies:
@@ -78,7 +79,7 @@ with auto-sync still on, and record the rollback in Git as a revert commit it th
   npm run capstan -- history web-staging -n capstan-demo
 
 Roll back by hand (auto-sync stays on; the revision left is rejected until a newer commit):
-  npm run capstan -- rollback web-staging -n capstan-demo       # to the last healthy revision
+  npm run capstan -- rollback web-staging -n capstan-demo       # to the healthy revision before
   npm run capstan -- rollback web-staging --clear -n capstan-demo
 
 Metrics: ${demo.metricsUrl}
