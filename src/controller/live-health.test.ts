@@ -77,15 +77,29 @@ describe('LiveHealth', () => {
     const { live } = tracker();
     const preview = deployment('5', true);
     const cached = (): CachedObject => ({ known: true, object: deployment('5', false) });
+    // Short of replicas and never seen Healthy: Progressing (see the scale-up test for Degraded).
     expect(
-      live.track('shop/app', [{ ref, action: 'configured', applied: preview }], cached, { mode: 'diff' })
-        .state,
-    ).toBe('Degraded');
+      live.track('shop/app', [{ ref, action: 'configured', applied: preview }], cached, { mode: 'diff' }),
+    ).toMatchObject({ state: 'Progressing', message: expect.stringContaining('0 of 1 replica available') });
     expect(
       live.track('shop/app', [{ ref, action: 'configured', applied: preview }], () => ({ known: true }), {
         mode: 'diff',
       }).state,
     ).toBe('Missing');
+  });
+
+  it('calls a shortage Degraded only at a generation it was Healthy at: a scale-up is Progressing', () => {
+    const { live } = tracker();
+    live.track('shop/app', [{ ref, action: 'unchanged', applied: deployment('10', true) }], unknown, {
+      mode: 'apply',
+    });
+    const scaled = deployment('11', false);
+    scaled.metadata.generation = 2;
+    (scaled.status as { observedGeneration: number }).observedGeneration = 2;
+    live.observe('shop/app', ref, scaled);
+    expect(live.view('shop/app')!.health.state).toBe('Progressing');
+    live.observe('shop/app', ref, deployment('12', false));
+    expect(live.view('shop/app')!.health.state).toBe('Degraded');
   });
 
   it('leaves out pruned objects and forgets deleted apps', () => {

@@ -9,7 +9,8 @@ import type { ObjectResult } from '../apply/index.js';
 import { refKey, type KubeObject, type ObjectRef } from '../core/objects.js';
 import {
   aggregateHealth,
-  objectHealthState,
+  computeStatus,
+  stateOf,
   type AppHealth,
   type ObjectHealthState,
 } from '../health/index.js';
@@ -28,6 +29,8 @@ interface TrackedObject {
   health: ObjectHealthState;
   /** Of the state judged, to ignore a watch event older than what the sync already saw. */
   resourceVersion: string | undefined;
+  /** The spec generation it was last Healthy at (see `judged`). */
+  healthyGeneration: number | undefined;
 }
 
 interface TrackedApp {
@@ -59,21 +62,21 @@ export class LiveHealth {
     cached: (ref: ObjectRef) => CachedObject,
     options: { mode: 'apply' | 'diff' },
   ): AppHealth {
-    const now = this.options.now();
+    const previous = this.apps.get(appKey);
     const objects = new Map<string, TrackedObject>();
     for (const result of results) {
       if (result.action === 'pruned') continue;
+      const key = refKey(result.ref);
       const object = startingState(result, cached(result.ref), options.mode);
-      objects.set(refKey(result.ref), {
+      const tracked: TrackedObject = {
         ref: result.ref,
-        health:
-          object === 'unknown'
-            ? { state: 'Unknown', message: result.reason ?? 'not yet observed' }
-            : objectHealthState(object, now),
-        resourceVersion: object === 'unknown' ? undefined : object?.metadata.resourceVersion,
-      });
+        health: { state: 'Unknown', message: result.reason ?? 'not yet observed' },
+        resourceVersion: undefined,
+        healthyGeneration: previous?.objects.get(key)?.healthyGeneration,
+      };
+      if (object !== 'unknown') this.judge(tracked, object);
+      objects.set(key, tracked);
     }
-    const previous = this.apps.get(appKey);
     const app: TrackedApp = {
       objects,
       health: aggregateHealth(objects.values()),
@@ -90,10 +93,26 @@ export class LiveHealth {
     if (!app || !tracked) return;
     const version = object?.metadata.resourceVersion;
     if (object && isOlder(version, tracked.resourceVersion)) return;
-    tracked.health = objectHealthState(object, this.options.now());
-    tracked.resourceVersion = version;
+    this.judge(tracked, object);
     app.health = aggregateHealth(app.objects.values());
     if (!sameHealth(app.health, app.published)) this.options.onChange(appKey);
+  }
+
+  /**
+   * Judges one object. "Degraded" for a workload that is short of available replicas after its
+   * rollout needs memory: it means Pods that ran well stopped doing so, which only an object seen
+   * Healthy at this very generation can show. Otherwise (a scale-up waiting for minReadySeconds, a
+   * first start) it is still Progressing.
+   */
+  private judge(tracked: TrackedObject, object: KubeObject | undefined): void {
+    const verdict = computeStatus(object, this.options.now());
+    const generation = object?.metadata.generation;
+    let health = stateOf(verdict);
+    if (verdict.degraded && (generation === undefined || tracked.healthyGeneration !== generation))
+      health = { state: 'Progressing', message: verdict.message };
+    if (health.state === 'Healthy') tracked.healthyGeneration = generation;
+    tracked.health = health;
+    tracked.resourceVersion = object?.metadata.resourceVersion;
   }
 
   /** The app's status now says `health`. */

@@ -194,7 +194,7 @@ export async function runRollbackRequest(
     process.stdout.write(
       flags.clear
         ? `application ${namespace}/${name}: rejected revisions cleared; the branch head is applied again\n`
-        : `application ${namespace}/${name}: rollback to ${revision ?? 'the last healthy revision'} requested (see \`capstan describe app ${name}\`)\n`,
+        : `application ${namespace}/${name}: rollback to ${revision ?? 'the healthy revision before the one running'} requested (see \`capstan describe app ${name}\`)\n`,
     );
     return EXIT.ok;
   });

@@ -121,7 +121,7 @@ ${EXIT_CODES_HELP} A suspended app is refused (1): resume it first.`,
     .command('rollback')
     .description('apply an earlier revision while auto-sync stays on; the revision left is rejected')
     .argument('<name>', 'the Application')
-    .argument('[revision]', 'a revision it applied before (default: the last healthy one)')
+    .argument('[revision]', 'a revision it applied before (default: the healthy one before the one running)')
     .option('--clear', 'forget the rejected revisions: the branch head is applied again')
     .addOption(namespaceOption())
     .addOption(kubeconfigOption())
