@@ -418,7 +418,7 @@ function judgeRun(reconcile: Reconcile, target: Target, run: SyncRun): Outcome {
     healthTimeoutMs: reconcile.healthTimeoutMs,
     now: deps.now(),
   });
-  return finalOutcome(status, judged, target);
+  return finalOutcome(status, judged, target.revision.sha, target);
 }
 
 /**
@@ -428,13 +428,14 @@ function judgeRun(reconcile: Reconcile, target: Target, run: SyncRun): Outcome {
 function finalOutcome(
   status: ApplicationStatus,
   judged: Outcome,
+  sha: string,
   target?: Pick<Target, 'gate' | 'pinned'>,
 ): Outcome {
   if (judged.state !== 'ready') return judged;
   if (target?.gate.action === 'hold')
     return { state: 'progressing', reason: 'DependencyNotReady', message: target.gate.message };
   const rollback = status.rollback;
-  if (rollback && status.lastAppliedRevision?.sha === rollback.to)
+  if (rollback && sha === rollback.to)
     return {
       state: 'ready',
       reason: 'RolledBack',
@@ -701,7 +702,7 @@ export async function reconcileHealth(
   if (check.ok && applied && status.sync?.revision === applied && HEALTH_REASONS.has(ready?.reason ?? '')) {
     const healthTimeoutMs = parseDuration(check.checked.spec.healthTimeout);
     const judged = judge({ sha: applied, health: view.health, status, healthTimeoutMs, now: deps.now() });
-    const outcome = finalOutcome(status, judged);
+    const outcome = finalOutcome(status, judged, applied);
     rolledOut = noteHealthy(status, outcome);
     await finish(deps.kube, app, status, outcome, deps.now());
     if (wantsRollback(check.checked.spec, status, applied, outcome)) deps.requestReconcile?.(app, 'rollback');

@@ -289,7 +289,10 @@ export class Controller {
       ...scope,
       signal,
       onAdd: (app) => {
-        this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`);
+        // A new Application's first sync is its spec's doing; after a restart, the resync's.
+        this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`, {
+          trigger: app.status?.lastAppliedRevision ? 'resync' : 'spec',
+        });
         // Its Repository now has a ref to resolve.
         this.enqueueSourceOf(app);
       },

@@ -353,6 +353,10 @@ describe('rollback', () => {
     await request({ id: '1', to: first.slice(0, 10), by: 'alice' });
     const back = await readyAt(f.namespace, 'web', first);
     expect(back.status?.rejectedRevisions?.[0]).toMatchObject({ sha: second, by: 'alice' });
+    expect(condition(back, 'Ready')).toMatchObject({
+      reason: 'RolledBack',
+      message: expect.stringContaining('rejected'),
+    });
     await sleep(4000);
     expect(await imageOf(f.namespace)).toBe('registry.example/web:1');
 
