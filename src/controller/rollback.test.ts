@@ -90,7 +90,9 @@ describe('chooseTarget', () => {
     const status: ApplicationStatus = { ...statusAt(BAD, BAD), previousHealthyRevision: GOOD };
     expect(chooseTarget(status, BAD, { id: '1' }, NOW)).toMatchObject({ kind: 'pinned', sha: GOOD });
     expect(() => chooseTarget(statusAt(BAD, BAD), BAD, { id: '1' }, NOW)).toThrow(/earlier revision/);
-    expect(() => chooseTarget(statusAt(BAD), BAD, { id: '2', to: BAD.slice(0, 9) }, NOW)).toThrow(/applied now/);
+    expect(() => chooseTarget(statusAt(BAD), BAD, { id: '2', to: BAD.slice(0, 9) }, NOW)).toThrow(
+      /applied now/,
+    );
   });
 
   it('goes to a named revision it applied before, by a unique prefix; refuses one it never applied', () => {
