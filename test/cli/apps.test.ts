@@ -249,3 +249,34 @@ describe('capstan suspend / resume', () => {
     await f.server.close();
   });
 });
+
+describe('capstan rollback', () => {
+  it('goes back to the healthy revision before, names who asked, and --clear goes forward again', async () => {
+    const f = await fixture({ 'web/settings.yaml': configMap('settings', { color: 'blue' }) });
+    await createApp(f.namespace, 'web', { path: 'web' });
+    const first = await f.repo.head();
+    await readyAt(f.namespace, 'web', first);
+    const second = await f.repo.commit(
+      { 'web/settings.yaml': configMap('settings', { color: 'green' }) },
+      'green',
+    );
+    expect((await capstan(['sync', 'web', '-n', f.namespace, '--timeout', '2m'])).code).toBe(0);
+
+    const refused = await capstan(['rollback', 'web', 'HEAD~1', '-n', f.namespace]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/revision must be a commit SHA/);
+
+    const rolledBack = await capstan(['rollback', 'web', '-n', f.namespace]);
+    expect(rolledBack.code).toBe(0);
+    const back = await readyAt(f.namespace, 'web', first);
+    expect(condition(back, 'Ready')?.reason).toBe('RolledBack');
+    expect(back.status?.rejectedRevisions?.[0]).toMatchObject({
+      sha: second,
+      by: expect.any(String) as string,
+    });
+
+    expect((await capstan(['rollback', 'web', '--clear', '-n', f.namespace])).code).toBe(0);
+    await readyAt(f.namespace, 'web', second);
+    await f.server.close();
+  });
+});
