@@ -14,6 +14,7 @@ import {
 import type { Application } from '../../src/api/v1alpha1.js';
 import { ROLLBACK_ANNOTATION } from '../../src/api/v1alpha1.js';
 import { sleep } from '../../src/core/time.js';
+import { CHAOS_LABEL, webDeployment } from '../support/chaos.js';
 import { freshNamespace, kubectl, kubectlOk } from '../support/cluster.js';
 import { createTestRepo, git, makeTempDir, startGitHttpServer } from '../support/git-servers.js';
 import {
@@ -34,35 +35,7 @@ import {
  */
 let t: TestController;
 
-const CHAOS_LABEL = 'pod-container-running-failed.stage.kwok.x-k8s.io';
-
-/**
- * A Deployment whose Pods must stay Ready 5 s to count as available; with `failing`, its Pods carry
- * kwok's chaos label and fail about a second after they start, so it never becomes available.
- */
-function web(version: string, options: { failing?: boolean } = {}): string {
-  const labels = { app: 'web' };
-  return JSON.stringify({
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'web' },
-    spec: {
-      replicas: 1,
-      minReadySeconds: 5,
-      selector: { matchLabels: labels },
-      template: {
-        metadata: {
-          labels: { ...labels, ...(options.failing ? { [CHAOS_LABEL]: 'true' } : {}) },
-          // Fail as soon as they run: well inside minReadySeconds, however busy kwok is.
-          ...(options.failing
-            ? { annotations: { [`${CHAOS_LABEL}/delay`]: '0s', [`${CHAOS_LABEL}/jitter-delay`]: '0s' } }
-            : {}),
-        },
-        spec: { containers: [{ name: 'main', image: `registry.example/web:${version}` }] },
-      },
-    },
-  });
-}
+const web = webDeployment;
 
 const createApp = (namespace: string, name: string, spec: Partial<Application['spec']> & { path: string }) =>
   t.kube.apply(

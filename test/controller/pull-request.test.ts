@@ -17,29 +17,11 @@ import {
   repository,
   startTestController,
 } from '../support/controller.js';
+import { webDeployment } from '../support/chaos.js';
 import { sharedForge } from '../support/forge.js';
 import { createTestRepo, git, makeTempDir } from '../support/git-servers.js';
 
-const CHAOS_LABEL = 'pod-container-running-failed.stage.kwok.x-k8s.io';
-
-/** As in health.test.ts: Pods Ready 2 s to count; `failing` Pods fail a second after they start. */
-function web(version: string, options: { failing?: boolean } = {}): string {
-  const labels = { app: 'web' };
-  return JSON.stringify({
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'web' },
-    spec: {
-      replicas: 1,
-      minReadySeconds: 2,
-      selector: { matchLabels: labels },
-      template: {
-        metadata: { labels: { ...labels, ...(options.failing ? { [CHAOS_LABEL]: 'true' } : {}) } },
-        spec: { containers: [{ name: 'main', image: `registry.example/web:${version}` }] },
-      },
-    },
-  });
-}
+const web = webDeployment;
 
 async function imageOf(namespace: string): Promise<string> {
   return (
