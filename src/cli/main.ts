@@ -6,6 +6,7 @@ import { Command, CommanderError } from '@commander-js/extra-typings';
 import { fileURLToPath } from 'node:url';
 import { describeError, isCapstanError } from '../core/errors.js';
 import { registerControllerCommand } from './commands/controller.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerAppCommands } from './commands/apps.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerHistoryCommand } from './commands/history.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerAppCommands(program);
   registerHistoryCommand(program);
   registerControllerCommand(program);
+  registerDashboardCommand(program);
   registerDevCommands(program);
   return program;
 }

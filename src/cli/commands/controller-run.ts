@@ -10,6 +10,7 @@ import { parseDefaultServiceAccount } from '../../controller/tenancy.js';
 import { UserError } from '../../core/errors.js';
 import { createKubeClient, type KubeClient } from '../../kube/index.js';
 import { CapstanMetrics, createServer, type PushEvent } from '../../server/index.js';
+import { startControllerDashboard, type RunningDashboard } from '../../server/dashboard/serve.js';
 import { isPushedRepository } from '../../source/index.js';
 import { EXIT } from '../exit-codes.js';
 import { parseDurationFlag } from '../parse.js';
@@ -41,6 +42,9 @@ export async function runController(flags: ControllerFlags): Promise<number> {
     ? { defaultServiceAccount: parseDefaultServiceAccount(flags.defaultServiceAccount) }
     : {};
   const [host, portText] = splitAddress(flags.httpAddress);
+  const dashboardAddress = flags.dashboardAddress
+    ? splitAddress(flags.dashboardAddress, '--dashboard-address')
+    : undefined;
   const secret = flags.webhookSecretFile
     ? (await readFile(flags.webhookSecretFile, 'utf8')).trim()
     : process.env.CAPSTAN_WEBHOOK_SECRET;
@@ -94,6 +98,29 @@ export async function runController(flags: ControllerFlags): Promise<number> {
   });
   await server.listen({ host, port: portText });
   log.info({ address: flags.httpAddress }, 'serving /healthz, /readyz, /metrics and /hooks/*');
+  let dashboard: RunningDashboard | undefined;
+  if (dashboardAddress) {
+    // A listener of its own: people with sessions, CSRF and a strict CSP, not Git hosts and scrapers.
+    try {
+      dashboard = await startControllerDashboard({
+        kube,
+        source: flags.kubeconfig ? { kubeconfigPath: flags.kubeconfig } : {},
+        host: dashboardAddress[0],
+        port: dashboardAddress[1],
+        namespace: flags.namespace,
+        readOnly: flags.dashboardReadOnly ?? false,
+        logger: log.child({ component: 'dashboard' }),
+      });
+    } catch (error) {
+      await server.close();
+      kube.close();
+      throw error;
+    }
+    log.info(
+      { address: dashboard.url, readOnly: flags.dashboardReadOnly ?? false },
+      'serving the dashboard API (/api/v1)',
+    );
+  }
 
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -137,6 +164,7 @@ export async function runController(flags: ControllerFlags): Promise<number> {
     }
   } finally {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeListener(signal, onSignal);
+    await dashboard?.close();
     await server.close();
     kube.close();
   }
@@ -203,11 +231,11 @@ async function assertNamespaceExists(kube: KubeClient, namespace: string): Promi
   );
 }
 
-function splitAddress(address: string): [string, number] {
+function splitAddress(address: string, flag = '--http-address'): [string, number] {
   const colon = address.lastIndexOf(':');
   const host = colon > 0 ? address.slice(0, colon) : '0.0.0.0';
   const port = Number(address.slice(colon + 1));
   if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UserError(`--http-address must be host:port, not '${address}'`);
+    throw new UserError(`${flag} must be host:port, not '${address}'`);
   return [host, port];
 }

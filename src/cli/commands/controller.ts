@@ -20,6 +20,8 @@ export interface ControllerFlags {
   installCrds?: boolean;
   allowFileUrls?: boolean;
   logLevel: string;
+  dashboardAddress?: string;
+  dashboardReadOnly?: boolean;
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -58,6 +60,11 @@ export function registerControllerCommand(program: Command): void {
     .option('--install-crds', 'apply the Repository and Application CRDs at start-up')
     .option('--allow-file-urls', 'allow file:// repositories (single-user setups; never for tenants)')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option(
+      '--dashboard-address <host:port>',
+      "serve the dashboard's API here, on a port of its own (default: off); people log in with their own Kubernetes token",
+    )
+    .option('--dashboard-read-only', 'the dashboard refuses every action (sync, suspend, resume, rollback)')
     .addHelpText(
       'after',
       `
