@@ -30,6 +30,7 @@ import { ConfigMapHistoryStore } from './history.js';
 import { LiveHealth } from './live-health.js';
 import { startNotifications } from './notifications.js';
 import { recordRollbackInGit, type RevertDeps } from './revert.js';
+import { StatusConflictError } from './status.js';
 import { readyOf } from './dependencies.js';
 import { DriftWatcher } from './drift.js';
 import { kubeEventRecorder } from './events.js';
@@ -86,6 +87,9 @@ export interface ControllerOptions {
  * `app/`: a full reconcile (sync); `health/`: a live health update of the same Application, which
  * never runs beside its full reconcile; `revert/`: recording a rollback in Git; `repo/`: a fetch.
  */
+/** How soon a status computed from an overtaken copy is computed again (the informer catches up). */
+const RECOMPUTE_AFTER_MS = 200;
+
 type QueueKey = `app/${string}` | `health/${string}` | `revert/${string}` | `repo/${string}`;
 
 export class Controller {
@@ -379,7 +383,11 @@ export class Controller {
     }
     if (kind === 'revert') {
       const app = this.applications?.get(name, namespace);
-      if (app) await recordRollbackInGit(deps.revertDeps, app);
+      if (!app) return undefined;
+      await recordRollbackInGit(deps.revertDeps, app);
+      // Fetch now: the revert is a new commit to apply, not something to learn of at the next poll.
+      const source = (app.spec as { sourceRef?: { name?: string } }).sourceRef?.name;
+      if (source) this.enqueue(`repo/${namespace}/${source}`, { urgent: true });
       return undefined;
     }
     if (kind === 'health') {
@@ -388,10 +396,16 @@ export class Controller {
         this.healthAfterReconcile.add(appKey);
         return undefined;
       }
-      return this.scheduleHealthCheck(
-        appKey,
-        await reconcileHealth(deps.appDeps(`health/${appKey}`), namespace, name),
-      );
+      try {
+        return this.scheduleHealthCheck(
+          appKey,
+          await reconcileHealth(deps.appDeps(`health/${appKey}`), namespace, name),
+        );
+      } catch (error) {
+        // Judged from a copy a reconcile's write overtook: judge again once the informer has it.
+        if (error instanceof StatusConflictError) return { requeueAfterMs: RECOMPUTE_AFTER_MS };
+        throw error;
+      }
     }
     const trigger = this.triggers.get(appKey);
     this.triggers.delete(appKey);
@@ -404,6 +418,11 @@ export class Controller {
         name,
       );
       return this.scheduleHealthCheck(appKey, outcome);
+    } catch (error) {
+      if (!(error instanceof StatusConflictError)) throw error;
+      // Someone wrote the Application meanwhile: reconcile again from its new state, same trigger.
+      if (trigger && !this.triggers.has(appKey)) this.triggers.set(appKey, trigger);
+      return { requeueAfterMs: RECOMPUTE_AFTER_MS };
     } finally {
       this.reconciling.delete(appKey);
       if (this.healthAfterReconcile.delete(appKey)) this.enqueue(`health/${appKey}`);

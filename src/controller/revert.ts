@@ -31,7 +31,7 @@ import { forgeApiFor, forgeTargetFor } from '../source/writeback/index.js';
 import { setCondition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import type { RepositoryAccess } from './repository.js';
-import { patchStatus } from './status.js';
+import { patchStatus, StatusConflictError } from './status.js';
 
 export interface RevertDeps {
   readonly kube: KubeClient;
@@ -47,38 +47,53 @@ type GitRevert = NonNullable<RollbackStatus['gitRevert']>;
 /** Runs the pending Git revert of `app`'s rollback, if any; throws only to be retried (transient). */
 export async function recordRollbackInGit(deps: RevertDeps, stored: Application): Promise<void> {
   // Read afresh: the rollback that asked for this was written a moment ago, the informer may lag.
-  const app =
-    (await deps.kube.get<Application>({
-      group: GROUP,
-      kind: 'Application',
-      namespace: stored.metadata.namespace,
-      name: stored.metadata.name,
-    })) ?? structuredClone(stored);
-  const status: ApplicationStatus = structuredClone(app.status ?? {});
-  const rollback = status.rollback;
+  const app = (await readApplication(deps, stored)) ?? structuredClone(stored);
+  const rollback = app.status?.rollback;
   if (!rollback?.gitRevert || rollback.gitRevert.state !== 'Pending') return;
   const answer = await revert(deps, app, rollback, rollback.gitRevert.mode);
-  status.rollback = { ...rollback, gitRevert: { ...answer, at: deps.now().toISOString() } };
   const recorded =
     answer.state === 'Pushed' || answer.state === 'PullRequestOpened' || answer.state === 'NotNeeded';
-  status.conditions = setCondition(
-    status.conditions,
-    {
-      type: 'RollbackRecorded',
-      status: recorded ? 'True' : 'False',
-      reason: answer.state,
-      message: answer.message,
-    },
-    app.metadata.generation,
-    deps.now(),
-  );
-  await patchStatus(deps.kube, app, status);
+  // The push took a while and the status moved on meanwhile (health, the revert applied): write
+  // the answer into a fresh copy, never the one read before the push.
+  for (let attempt = 0; ; attempt++) {
+    const fresh = await readApplication(deps, stored);
+    const pending = fresh?.status?.rollback;
+    if (!fresh || pending?.from !== rollback.from || pending.gitRevert?.state !== 'Pending') break;
+    const status: ApplicationStatus = structuredClone(fresh.status ?? {});
+    status.rollback = { ...pending, gitRevert: { ...answer, at: deps.now().toISOString() } };
+    status.conditions = setCondition(
+      status.conditions,
+      {
+        type: 'RollbackRecorded',
+        status: recorded ? 'True' : 'False',
+        reason: answer.state,
+        message: answer.message,
+      },
+      fresh.metadata.generation,
+      deps.now(),
+    );
+    try {
+      await patchStatus(deps.kube, fresh, status);
+      break;
+    } catch (error) {
+      if (!(error instanceof StatusConflictError) || attempt >= 4) throw error;
+    }
+  }
   await deps.recordEvent(
     app,
     recorded ? 'Normal' : 'Warning',
     recorded ? 'RevertRecorded' : 'RevertRefused',
     answer.message,
   );
+}
+
+function readApplication(deps: RevertDeps, app: Application): Promise<Application | undefined> {
+  return deps.kube.get<Application>({
+    group: GROUP,
+    kind: 'Application',
+    namespace: app.metadata.namespace,
+    name: app.metadata.name,
+  });
 }
 
 async function revert(
