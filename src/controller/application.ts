@@ -9,6 +9,7 @@
  * parked on a slow rollout.
  */
 import {
+  GROUP,
   REQUESTED_AT_ANNOTATION,
   ROLLBACK_ANNOTATION,
   type Application,
@@ -150,10 +151,12 @@ export async function reconcileApplication(
   namespace: string,
   name: string,
 ): Promise<ReconcileOutcome> {
-  const stored = deps.applications.get(name, namespace);
-  if (!stored) return {};
-  // Our own copy: the informer's store must keep the state the next watch event is compared with.
-  const app = structuredClone(stored);
+  if (!deps.applications.get(name, namespace)) return {};
+  // Read afresh rather than from the informer, which may not have the status a live health update
+  // or a revert wrote a moment ago: a status computed from an older copy would put old fields back
+  // (and, sent with its resourceVersion, be refused — losing this sync's Events).
+  const app = await deps.kube.get<Application>({ group: GROUP, kind: 'Application', namespace, name });
+  if (!app) return {};
   if (app.metadata.deletionTimestamp) return finalizeApplication(deps, app, deps.failedAttempts ?? 0);
   // Before anything is applied: an Application deleted from now on takes its objects with it.
   if (!(await ensureFinalizer(deps.kube, app))) return { requeueAfterMs: 1000 };

@@ -420,6 +420,7 @@ export class Controller {
       return this.scheduleHealthCheck(appKey, outcome);
     } catch (error) {
       if (!(error instanceof StatusConflictError)) throw error;
+      this.options.log.debug({ app: appKey }, 'status conflict: reconciling again');
       // Someone wrote the Application meanwhile: reconcile again from its new state, same trigger.
       if (trigger && !this.triggers.has(appKey)) this.triggers.set(appKey, trigger);
       return { requeueAfterMs: RECOMPUTE_AFTER_MS };

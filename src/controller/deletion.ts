@@ -132,11 +132,14 @@ function describe(objects: readonly ObjectResult[]): string {
  */
 async function setFinalizers(kube: KubeClient, app: Application, finalizers: string[]): Promise<boolean> {
   try {
-    await kube.patch(
+    const updated = await kube.patch(
       { group: GROUP, kind: app.kind, namespace: app.metadata.namespace, name: app.metadata.name },
       { metadata: { resourceVersion: app.metadata.resourceVersion, finalizers } },
       'merge',
     );
+    // The status written later in this reconcile is sent with the version it now has.
+    app.metadata.finalizers = finalizers;
+    if (updated.metadata.resourceVersion) app.metadata.resourceVersion = updated.metadata.resourceVersion;
     return true;
   } catch (error) {
     if (isNotFound(error)) return true;
