@@ -482,31 +482,10 @@ function github(http: ForgeHttp): Forge {
       ? undefined
       : pullRequestFrom(http, what, match, { number: 'number', url: 'html_url' }, true);
   };
-  return {
-    kind: 'github',
-    async openPullRequest(input) {
-      checkInput(input);
-      const [owner = '', name = ''] = segmentsOf(input.repo, 2).map(encodeURIComponent);
-      const what = `opening a pull request in ${input.repo}`;
-      const existing = await find(owner, name, input, what);
-      if (existing) return existing;
-      const response = await http.request('POST', `/repos/${owner}/${name}/pulls`, {
-        title: input.title,
-        head: input.head,
-        base: input.base,
-        body: input.body,
-      });
-      if (response.status === 201) {
-        return pullRequestFrom(http, what, response.body, { number: 'number', url: 'html_url' }, false);
-      }
-      // 422 "A pull request already exists for owner:branch": opened meanwhile.
-      if (response.status === 422 && /already exists/i.test(http.apiMessage(response.body))) {
-        const raced = await find(owner, name, input, what);
-        if (raced) return raced;
-      }
-      throw http.failure(what, response);
-    },
-  };
+  // 422 "A pull request already exists for owner:branch": opened meanwhile.
+  const raced = (response: ApiResponse) =>
+    response.status === 422 && /already exists/i.test(http.apiMessage(response.body));
+  return { kind: 'github', openPullRequest: (input) => openOnOwnerRepo(http, input, find, raced) };
 }
 
 function gitea(http: ForgeHttp): Forge {
@@ -526,31 +505,44 @@ function gitea(http: ForgeHttp): Forge {
     }
     return undefined;
   };
-  return {
-    kind: 'gitea',
-    async openPullRequest(input) {
-      checkInput(input);
-      const [owner = '', name = ''] = segmentsOf(input.repo, 2).map(encodeURIComponent);
-      const what = `opening a pull request in ${input.repo}`;
-      const existing = await find(owner, name, input, what);
-      if (existing) return existing;
-      const response = await http.request('POST', `/repos/${owner}/${name}/pulls`, {
-        head: input.head,
-        base: input.base,
-        title: input.title,
-        body: input.body,
-      });
-      if (response.status === 201) {
-        return pullRequestFrom(http, what, response.body, { number: 'number', url: 'html_url' }, false);
-      }
-      // 409 "pull request already exists for these targets": opened meanwhile.
-      if (response.status === 409) {
-        const raced = await find(owner, name, input, what);
-        if (raced) return raced;
-      }
-      throw http.failure(what, response);
-    },
-  };
+  // 409 "pull request already exists for these targets": opened meanwhile.
+  const raced = (response: ApiResponse) => response.status === 409;
+  return { kind: 'gitea', openPullRequest: (input) => openOnOwnerRepo(http, input, find, raced) };
+}
+
+/**
+ * GitHub's and Gitea's shared flow (`POST /repos/{owner}/{repo}/pulls`): reuse an open pull
+ * request for the same head, else open one; one opened meanwhile (`raced`) is found and reused.
+ */
+async function openOnOwnerRepo(
+  http: ForgeHttp,
+  input: PullRequestInput,
+  find: (
+    owner: string,
+    name: string,
+    input: PullRequestInput,
+    what: string,
+  ) => Promise<PullRequest | undefined>,
+  raced: (response: ApiResponse) => boolean,
+): Promise<PullRequest> {
+  checkInput(input);
+  const [owner = '', name = ''] = segmentsOf(input.repo, 2).map(encodeURIComponent);
+  const what = `opening a pull request in ${input.repo}`;
+  const existing = await find(owner, name, input, what);
+  if (existing) return existing;
+  const response = await http.request('POST', `/repos/${owner}/${name}/pulls`, {
+    title: input.title,
+    head: input.head,
+    base: input.base,
+    body: input.body,
+  });
+  if (response.status === 201)
+    return pullRequestFrom(http, what, response.body, { number: 'number', url: 'html_url' }, false);
+  if (raced(response)) {
+    const again = await find(owner, name, input, what);
+    if (again) return again;
+  }
+  throw http.failure(what, response);
 }
 
 function gitlab(http: ForgeHttp): Forge {
