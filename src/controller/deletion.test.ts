@@ -31,7 +31,7 @@ function setup(uninstall: Engine['uninstall']) {
   const kube = {
     patch: async (_ref: unknown, body: unknown) => {
       patches.push(body);
-      return {};
+      return { metadata: { resourceVersion: '8' } };
     },
   } as unknown as KubeClient;
   const deps = {
