@@ -1,5 +1,7 @@
 /**
- * Builds the installed CLI into dist/: the entry dist/capstan.mjs and the chunks it loads on use.
+ * Builds what the package ships into dist/: the dashboard's browser app (dist/dashboard, by Vite
+ * from web/) and the CLI (the entry dist/capstan.mjs and the chunks it loads on use).
+ * `--dashboard` builds the browser app alone (what `npm start` needs).
  *
  * Why a bundle: loading the CLI's ~1,000 module files (mostly @kubernetes/client-node's) took 0.8 s
  * per run; a bundle starts in a fraction of that, which matters for a CLI compared with kubectl
@@ -8,6 +10,7 @@
  * parses only what it runs.
  */
 import { build } from 'esbuild';
+import { build as viteBuild } from 'vite';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +38,25 @@ export async function bundleCli(outdir: string): Promise<string> {
   return join(outdir, 'capstan.mjs');
 }
 
+/**
+ * Builds the dashboard's browser app into `outDir` (default dist/dashboard, where the server looks).
+ * Tests build into a folder of their own.
+ */
+export async function buildDashboard(outDir?: string): Promise<string> {
+  const configFile = fileURLToPath(new URL('../web/vite.config.ts', import.meta.url));
+  await viteBuild({
+    configFile,
+    logLevel: 'warn',
+    ...(outDir ? { build: { outDir, emptyOutDir: true } } : {}),
+  });
+  return outDir ?? fileURLToPath(new URL('../dist/dashboard', import.meta.url));
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const entry = await bundleCli(fileURLToPath(new URL('../dist', import.meta.url)));
-  console.log(`wrote ${entry}`);
+  // The CLI first: bundling empties dist/.
+  if (!process.argv.includes('--dashboard')) {
+    const entry = await bundleCli(fileURLToPath(new URL('../dist', import.meta.url)));
+    console.log(`wrote ${entry}`);
+  }
+  console.log(`wrote ${await buildDashboard()}`);
 }

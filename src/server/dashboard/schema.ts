@@ -377,33 +377,59 @@ export const fieldOwnerSchema = z.object({
   fieldsOmitted: z.number().int().optional(),
 });
 
+export const fieldChangeSchema = z.object({
+  /** JSON pointer of a field a sync would change (`/spec/replicas`). */
+  path: z.string(),
+  op: z.enum(['add', 'remove', 'replace']),
+  /**
+   * Who owns that field (or its nearest owned parent) on the live object now: the "why" of the
+   * difference (`kubectl-edit` changed it, an autoscaler owns it, …). Empty: nobody, or no live object.
+   */
+  managers: z.array(z.string()),
+});
+export type FieldChange = z.infer<typeof fieldChangeSchema>;
+
 export const driftObjectSchema = z.object({
   group: z.string(),
   kind: z.string(),
   namespace: z.string().optional(),
   name: z.string(),
-  /** What the last sync (or diff) found: `configured`, `created`, `failed`, … */
+  /**
+   * `dryRun` mode: what a sync would do now (`create`, `update`, `recreate`, `prune`, `failed`).
+   * `live` mode: what the last sync found (`configured`, `created`, `failed`, …).
+   */
   action: z.string(),
   message: z.string().optional(),
+  /** `forbidden`: this user may not get the object, so nothing of it is shown. */
   state: z.enum(['found', 'missing', 'forbidden', 'error']),
-  /** The live object without managedFields; Secrets: metadata only; other values masked (plan/mask.ts). */
+  /** `live` mode: the live object without managedFields; Secrets: metadata only; values masked. */
   live: z.record(z.string(), z.unknown()).optional(),
-  /** Who owns which field of the live object: the "why" of a difference. */
+  /** `dryRun` mode: `--- live` / `+++ desired` YAML, 3 lines of context, Secret values masked. */
+  unifiedDiff: z.string().optional(),
+  /** `dryRun` mode: each changed field with its current owners (at most 200). */
+  changes: z.array(fieldChangeSchema).optional(),
+  /** Who owns which field of the live object. */
   owners: z.array(fieldOwnerSchema),
 });
+export type DriftObject = z.infer<typeof driftObjectSchema>;
 
 export const appDiffSchema = z.object({
   /**
-   * `live`: the objects the last sync or diff found out of sync, as they are now, with their field
-   * owners. The desired side (a server-side dry-run of the render) is not computed by the dashboard
-   * yet; `note` says so.
+   * `dryRun`: the app's source rendered at `revision` and applied with a server-side dry-run
+   * against the live objects, exactly as a sync would (what would change, and who owns those
+   * fields now). `live`: the dry-run could not be made (`note` says why): the objects the last
+   * sync found out of sync, as they are now, with their field owners.
    */
-  mode: z.literal('live'),
+  mode: z.enum(['dryRun', 'live']),
   sync: z.enum(SYNC_STATES),
   revision: z.string().optional(),
+  /** Objects a sync would change (dryRun) or found out of sync (live); at most 50. */
   objects: z.array(driftObjectSchema),
-  /** Out-of-sync objects left out (at most 20 are shown). */
+  /** Objects left out by the cap. */
   omitted: z.number().int(),
+  /** dryRun: objects that are already as desired. */
+  unchanged: z.number().int().optional(),
+  computedAt: z.string().optional(),
   note: z.string(),
 });
 export type AppDiff = z.infer<typeof appDiffSchema>;

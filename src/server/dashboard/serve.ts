@@ -47,6 +47,8 @@ export async function startControllerDashboard(options: {
   readonly logger?: FastifyBaseLogger;
   readonly limits?: Partial<DashboardLimits>;
   readonly trustProxy?: boolean | string | string[];
+  /** The built browser app; default dist/dashboard (see assets.ts). */
+  readonly assets?: string | false;
 }): Promise<RunningDashboard> {
   const stop = new AbortController();
   const log = options.logger;
@@ -68,6 +70,7 @@ export async function startControllerDashboard(options: {
     ...(log ? { logger: log } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+    ...(options.assets === undefined ? {} : { assets: options.assets }),
   });
   return listen(server, cache, stop, options.host, options.port);
 }
@@ -99,6 +102,8 @@ export async function startLocalDashboard(options: {
   readonly limits?: Partial<DashboardLimits>;
   /** For tests; default 32 random bytes. */
   readonly accessToken?: string;
+  /** The built browser app; default dist/dashboard (see assets.ts). */
+  readonly assets?: string | false;
 }): Promise<LocalDashboard> {
   const host = options.host ?? '127.0.0.1';
   if (!['127.0.0.1', '::1', 'localhost'].includes(host))
@@ -137,6 +142,7 @@ export async function startLocalDashboard(options: {
     loopbackOnly: true,
     ...(log ? { logger: log } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.assets === undefined ? {} : { assets: options.assets }),
   });
   const running = await listen(server, cache, stop, host, options.port ?? 0);
   return {

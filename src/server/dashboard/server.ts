@@ -33,6 +33,7 @@ import { redactText } from '../../source/redact.js';
 import { TokenBucketRateLimiter, clientKey } from '../rate-limit.js';
 import { AccessReviewer, APPLICATIONS, listableNamespaces, type AccessLimits, type Asker } from './access.js';
 import { runAction } from './actions.js';
+import { locateDashboardAssets, serveDashboardAssets } from './assets.js';
 import type { AppIndex } from './app-index.js';
 import { appDetail } from './details.js';
 import { appDrift } from './drift.js';
@@ -116,6 +117,8 @@ export interface DashboardDependencies {
   readonly clock?: Clock;
   /** Fastify's `trustProxy`: set it behind an ingress (client addresses, https detection). */
   readonly trustProxy?: boolean | string | string[];
+  /** The built browser app (default: dist/dashboard found from the code); `false`: API only. */
+  readonly assets?: string | false;
 }
 
 /** Thrown by handlers: becomes `{error: code, message}` with this status. */
@@ -249,6 +252,8 @@ export function createDashboardServer(deps: DashboardDependencies): FastifyInsta
       request.log.error({ error: describeError(error), url: request.url }, 'dashboard request failed');
     return reply.code(status).send({ error: code, message });
   });
+
+  serveDashboardAssets(app, deps.assets === false ? undefined : (deps.assets ?? locateDashboardAssets()));
 
   app.setNotFoundHandler((_request, reply) =>
     reply.code(404).send({ error: 'not_found', message: 'no such endpoint' }),

@@ -1,0 +1,3 @@
+export function AppsList() {
+  return <h1>Applications</h1>;
+}
