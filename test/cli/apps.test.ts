@@ -4,11 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { REQUESTED_AT_ANNOTATION, type Application } from '../../src/api/v1alpha1.js';
+import { GROUP, REQUESTED_AT_ANNOTATION, type Application, type Repository } from '../../src/api/v1alpha1.js';
 import { kubectlOk } from '../support/cluster.js';
 import { capstan } from '../support/cli.js';
 import {
   condition,
+  eventually,
   createApp as createAppOn,
   getApp,
   gitFixture,
@@ -122,7 +123,19 @@ describe('capstan sync', () => {
       'web/deployment.yaml': deployment('web', 'registry.invalid/web:1'),
     });
     await createApp(f.namespace, 'web', { path: 'web' });
-    await readyAt(f.namespace, 'web', await f.repo.head());
+    const head = await f.repo.head();
+    await readyAt(f.namespace, 'web', head);
+    // The Repository's first refresh may come after the app's own resolve (a loaded machine):
+    // made after the commit below, it would bring the commit in before the request does.
+    await eventually('the Repository to have fetched main', async () => {
+      const repository = await t.kube.get<Repository>({
+        group: GROUP,
+        kind: 'Repository',
+        namespace: f.namespace,
+        name: 'apps',
+      });
+      return repository?.status?.revisions?.some((r) => r.ref === 'main' && r.sha === head);
+    });
     // The Repository polls hourly: only the request can bring this commit in.
     const sha = await f.repo.commit(
       {
