@@ -44,11 +44,21 @@ export async function bundleCli(outdir: string): Promise<string> {
  */
 export async function buildDashboard(outDir?: string): Promise<string> {
   const configFile = fileURLToPath(new URL('../web/vite.config.ts', import.meta.url));
-  await viteBuild({
-    configFile,
-    logLevel: 'warn',
-    ...(outDir ? { build: { outDir, emptyOutDir: true } } : {}),
-  });
+  // React's production build and JSX, also when a test runner has set NODE_ENV=test: tests check
+  // the bundle that ships. (Vite and its React plugin both read NODE_ENV.)
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await viteBuild({
+      configFile,
+      mode: 'production',
+      logLevel: 'warn',
+      ...(outDir ? { build: { outDir, emptyOutDir: true } } : {}),
+    });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   return outDir ?? fileURLToPath(new URL('../dist/dashboard', import.meta.url));
 }
 

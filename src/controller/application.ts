@@ -44,7 +44,7 @@ import {
 import { requestedByOf, type HistoryStore } from './history.js';
 import { conditionOf } from './conditions.js';
 import { ensureFinalizer, finalizeApplication, ownerOf } from './deletion.js';
-import { decideDependencies, dependencyStates, type DependencyDecision } from './dependencies.js';
+import { dependencyGate, type DependencyDecision } from './dependencies.js';
 import type { EventRecorder } from './events.js';
 import type { AppHealthView } from './live-health.js';
 import type { RepositoryAccess } from './repository.js';
@@ -278,28 +278,14 @@ async function gatedTarget(
   const namespace = app.metadata.namespace;
   const generation = app.metadata.generation;
   const applied = status.lastAppliedRevision;
-  const gate = decideDependencies(
-    {
-      target: newest.sha,
-      generation,
-      ...(applied
-        ? {
-            applied: {
-              sha: applied.sha,
-              generation: status.lastAppliedGeneration ?? status.observedGeneration,
-            },
-          }
-        : {}),
+  const gate = await dependencyGate(app, status, spec, newest.sha, {
+    application: (dependency) => deps.applications.get(dependency, namespace),
+    newest: async (other) => {
+      const repository = deps.repositories.get(other.repository, namespace);
+      if (!repository) throw new UserError(`Repository ${namespace}/${other.repository} does not exist`);
+      return (await deps.access.revision(repository, other.ref)).sha;
     },
-    await dependencyStates({ repository: spec.sourceRef.name, ref: spec.ref }, spec.dependsOn, {
-      application: (dependency) => deps.applications.get(dependency, namespace),
-      newest: async (other) => {
-        const repository = deps.repositories.get(other.repository, namespace);
-        if (!repository) throw new UserError(`Repository ${namespace}/${other.repository} does not exist`);
-        return (await deps.access.revision(repository, other.ref)).sha;
-      },
-    }),
-  );
+  });
   if (gate.action === 'wait') {
     await finish(
       deps.kube,
@@ -760,7 +746,8 @@ function failure(error: unknown, fallbackReason: string): Outcome {
   return { state: 'failed', reason: fallbackReason, message };
 }
 
-function toAppSpec(app: Application, spec: ApplicationSpec, source: AppSpec['source']): AppSpec {
+/** What the engine syncs for an Application (also what a preview of its sync renders). */
+export function toAppSpec(app: Application, spec: ApplicationSpec, source: AppSpec['source']): AppSpec {
   const namespace = app.metadata.namespace;
   const owner = ownerOf(app);
   const helm = spec.render.helm;

@@ -37,6 +37,12 @@ import { kubeEventRecorder } from './events.js';
 import { WorkQueue } from './queue.js';
 import { createRepositoryAccess, reconcileRepository } from './repository.js';
 import { startPolicyIndex, type PolicyChange, type PolicyIndex } from './policies.js';
+import {
+  controllerPreparer,
+  previewApplication,
+  PreviewUnavailableError,
+  type ApplicationPreview,
+} from './preview.js';
 import type { ServiceAccountRef, TenancyOptions } from './tenancy.js';
 
 export interface ControllerLog {
@@ -105,6 +111,8 @@ export class Controller {
   private readonly healthAfterReconcile = new Set<string>();
   /** Repositories a webhook announced, so their Applications' history says "webhook". */
   private readonly pushed = new Set<string>();
+  /** Computes previews with this run's engines, fetches and informers; unset while not running. */
+  private previewer: ((app: Application, signal?: AbortSignal) => Promise<ApplicationPreview>) | undefined;
 
   constructor(private readonly options: ControllerOptions) {}
 
@@ -145,14 +153,23 @@ export class Controller {
     const recordEvent = kubeEventRecorder(kube, 'capstan-controller', (error) =>
       log.warn({ err: messageOf(error) }, 'recording an event failed'),
     );
+    const clients = new Map<string, KubeClient>();
     const engines = new Map<string, Engine>();
+    /** A client impersonating the ServiceAccount: what its syncs (and previews) act through. */
+    const clientFor = (serviceAccount: ServiceAccountRef): KubeClient => {
+      const key = `${serviceAccount.namespace}/${serviceAccount.name}`;
+      let client = clients.get(key);
+      if (!client) {
+        client = kube.impersonate(serviceAccountIdentity(serviceAccount.namespace, serviceAccount.name));
+        clients.set(key, client);
+      }
+      return client;
+    };
     const engineFor = (serviceAccount: ServiceAccountRef): Engine => {
       const key = `${serviceAccount.namespace}/${serviceAccount.name}`;
       let engine = engines.get(key);
       if (!engine) {
-        engine = this.options.createEngine(
-          kube.impersonate(serviceAccountIdentity(serviceAccount.namespace, serviceAccount.name)),
-        );
+        engine = this.options.createEngine(clientFor(serviceAccount));
         engines.set(key, engine);
       }
       return engine;
@@ -327,6 +344,31 @@ export class Controller {
       policies.synced,
       notifications.synced,
     ]);
+    this.previewer = (app, previewSignal) =>
+      previewApplication(
+        {
+          prepare: controllerPreparer({
+            checks: {
+              applications: { get: (n, ns) => this.applications?.get(n, ns) },
+              repositories: { get: (n, ns) => this.repositories?.get(n, ns) },
+              tenancy: this.options.tenancy,
+              policyFor,
+            },
+            manages: (candidate) => {
+              const known = this.applications?.get(candidate.metadata.name, candidate.metadata.namespace);
+              return known !== undefined && known.metadata.uid === candidate.metadata.uid;
+            },
+            engineFor,
+            clientFor,
+          }),
+          access,
+          application: async (ns, n) => this.applications?.get(n, ns),
+          repository: async (ns, n) => this.repositories?.get(n, ns),
+          now,
+        },
+        app,
+        previewSignal,
+      );
     this.started = true;
     log.info(
       { applications: this.applications.list().length, repositories: this.repositories.list().length },
@@ -335,9 +377,24 @@ export class Controller {
 
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     this.started = false;
+    this.previewer = undefined;
     await queue.shutdown({ drain: false });
     await notifications.close();
     await Promise.allSettled([this.repositories.stopped, this.applications.stopped, policies.stopped]);
+  }
+
+  /**
+   * What a sync of `app` would change now, changing nothing (the dashboard's diff; see preview.ts):
+   * as the app's ServiceAccount, at the revision its next reconcile would apply. Only while this
+   * controller runs (a standby replica has no engines, fetches or informers to compute it with).
+   */
+  async previewSync(app: Application, signal?: AbortSignal): Promise<ApplicationPreview> {
+    const previewer = this.previewer;
+    if (!previewer)
+      throw new PreviewUnavailableError(
+        'the controller does not run on this replica now (it is starting, or a standby)',
+      );
+    return previewer(app, signal);
   }
 
   /**

@@ -11,7 +11,7 @@
  * What is already applied is never held hostage: while a new revision waits, the revision applied
  * last is synced again (drift healed) as long as the spec is the one it was applied with.
  */
-import type { Application } from '../api/v1alpha1.js';
+import type { Application, ApplicationSpec, ApplicationStatus } from '../api/v1alpha1.js';
 import { messageOf } from '../core/errors.js';
 import { redactText } from '../source/index.js';
 
@@ -180,4 +180,36 @@ export async function dependencyStates(
 
 function short(sha: string): string {
   return sha.slice(0, 12);
+}
+
+/**
+ * Whether `app`'s dependencies let it apply `target` now: its applied revision and generation from
+ * `status`, each dependency's state from `lookup`. Reads only (a reconcile and a preview share it).
+ */
+export async function dependencyGate(
+  app: Application,
+  status: ApplicationStatus,
+  spec: Pick<ApplicationSpec, 'sourceRef' | 'ref' | 'dependsOn'>,
+  target: string,
+  lookup: {
+    application(name: string): Application | undefined;
+    newest(source: SourceRef): Promise<string>;
+  },
+): Promise<DependencyDecision> {
+  const applied = status.lastAppliedRevision;
+  return decideDependencies(
+    {
+      target,
+      generation: app.metadata.generation,
+      ...(applied
+        ? {
+            applied: {
+              sha: applied.sha,
+              generation: status.lastAppliedGeneration ?? status.observedGeneration,
+            },
+          }
+        : {}),
+    },
+    await dependencyStates({ repository: spec.sourceRef.name, ref: spec.ref }, spec.dependsOn, lookup),
+  );
 }

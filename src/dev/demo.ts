@@ -16,6 +16,7 @@ import { Controller, type ControllerLog, type ControllerOptions } from '../contr
 import { createKubeClient } from '../kube/index.js';
 import { CapstanMetrics, createServer } from '../server/index.js';
 import { startControlPlane, freePort, type ControlPlane } from './controlplane.js';
+import { environmentViewerBinding, startDemoDashboard } from './demo-dashboard.js';
 import { startGitHttpServer } from './git-http-server.js';
 import { installSingleTeamApplier, SINGLE_TEAM_APPLIER } from './single-team.js';
 
@@ -26,6 +27,8 @@ export interface Demo {
   readonly controlPlane: ControlPlane;
   readonly repositoryUrl: string;
   readonly metricsUrl: string;
+  /** The dashboard, and the token its demo user logs in with. */
+  readonly dashboard: { readonly url: string; readonly token: string };
   stop(): Promise<void>;
 }
 
@@ -130,7 +133,18 @@ export async function startDemo(options: {
         );
       }
     }
-    return { controlPlane, repositoryUrl, metricsUrl: `http://127.0.0.1:${httpPort}/metrics`, stop };
+    progress('starting the dashboard');
+    const dashboard = await startDemoDashboard(kube, controlPlane, NAMESPACE, (app, signal) =>
+      controller.previewSync(app, signal),
+    );
+    cleanups.push(() => dashboard.close());
+    return {
+      controlPlane,
+      repositoryUrl,
+      metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
+      dashboard: { url: dashboard.url, token: dashboard.token },
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;
@@ -186,11 +200,13 @@ resources:
   - namespace.yaml
   - deployment.yaml
   - service.yaml
+  - dashboard-access.yaml
 configMapGenerator:
   - name: web-settings
     literals:
       - GREETING=hello from ${environment}
 `,
+    'apps/web/dashboard-access.yaml': environmentViewerBinding(NAMESPACE),
     'apps/web/namespace.yaml': `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${environment}\n`,
     'apps/web/deployment.yaml': `apiVersion: apps/v1
 kind: Deployment

@@ -76,6 +76,15 @@ export function diffObjects(
   return { ref, action: 'update', changes, unifiedDiff: unifiedDiff(toYaml(before), toYaml(after)) };
 }
 
+/**
+ * What deleting `live` (a prune) takes away, as the same unified YAML diff: every line removed,
+ * normalised and masked like any other diff, so a pruned Secret shows its keys, never its values.
+ */
+export function removalDiff(live: KubeObject, options: DiffOptions = {}): string {
+  const before = normalizeForDiff(maskSecrets(live, undefined).live, options);
+  return unifiedDiff(toYaml(before), '');
+}
+
 function fieldChange(operation: jsonPatch.Operation, before: KubeObject, live: KubeObject): FieldChange[] {
   const segments = parsePointer(operation.path);
   const previousManagers = fieldManagers(live, segments);

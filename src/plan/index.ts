@@ -2,9 +2,16 @@
  * Plan: pure functions between render and apply — order, normalise, mask, diff, drift, access
  * policy. No I/O.
  */
-export { diffObjects, type DiffAction, type DiffOptions, type FieldChange, type ObjectDiff } from './diff.js';
+export {
+  diffObjects,
+  removalDiff,
+  type DiffAction,
+  type DiffOptions,
+  type FieldChange,
+  type ObjectDiff,
+} from './diff.js';
 export { hasDrifted } from './drift.js';
-export { fieldManagers } from './managed-fields.js';
+export { fieldManagers, fieldOwners, type FieldOwner } from './managed-fields.js';
 export {
   SECRET_MASK,
   SECRET_MASK_AFTER,

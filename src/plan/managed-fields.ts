@@ -124,3 +124,69 @@ function parseJson(text: string): Parsed {
     return { ok: false };
   }
 }
+
+/** What one field manager owns on an object, as JSON pointers: the "who" beside a diff. */
+export interface FieldOwner {
+  readonly manager: string;
+  readonly operation?: string;
+  readonly time?: string;
+  readonly subresource?: string;
+  /** JSON pointers of the fields it owns, leaves only (`/spec/replicas`), at most `maxFields`. */
+  readonly fields: string[];
+  /** Fields left out by the cap. */
+  readonly fieldsOmitted?: number;
+}
+
+/**
+ * Each manager's fields on `object` as JSON pointers, leaves only, bounded. Field sets name keys
+ * (`k:{"name":"web"}` becomes `[name=web]`) but never hold a field's value, so this is safe to show
+ * of any object, Secrets included.
+ */
+export function fieldOwners(object: KubeObject, maxFields = 200): FieldOwner[] {
+  return (object.metadata.managedFields ?? []).map((entry: ManagedFieldsEntry) => {
+    const fields: string[] = [];
+    let total = 0;
+    const walk = (node: unknown, path: string): void => {
+      if (node === null || typeof node !== 'object') return;
+      const keys = Object.keys(node).filter((key) => key !== SELF);
+      if (keys.length === 0) {
+        total++;
+        if (fields.length < maxFields) fields.push(path === '' ? '/' : path);
+        return;
+      }
+      for (const key of keys) walk((node as Record<string, unknown>)[key], `${path}/${segmentOf(key)}`);
+    };
+    walk(entry.fieldsV1, '');
+    return {
+      manager: entry.manager ?? 'unknown',
+      ...(entry.operation ? { operation: entry.operation } : {}),
+      ...(entry.time ? { time: entry.time } : {}),
+      ...(entry.subresource ? { subresource: entry.subresource } : {}),
+      fields,
+      ...(total > fields.length ? { fieldsOmitted: total - fields.length } : {}),
+    };
+  });
+}
+
+/**
+ * `f:replicas` → `replicas`; `k:{"name":"web"}` → `[name=web]`; `v:"x"` → `[x]`; `i:3` → `3`; as
+ * a JSON-pointer segment (`~` and `/` escaped).
+ */
+function segmentOf(key: string): string {
+  const escape = (text: string): string => text.replace(/~/g, '~0').replace(/\//g, '~1');
+  const kind = key.slice(0, 2);
+  const rest = key.slice(2);
+  if (kind === 'f:') return escape(rest);
+  if (kind === 'i:') return escape(rest);
+  if (kind === 'v:') return escape(`[${rest}]`);
+  if (kind === 'k:') {
+    const parsed = parseJson(rest);
+    if (!parsed.ok || !isPlainObject(parsed.value)) return escape(`[${rest}]`);
+    return escape(
+      `[${Object.entries(parsed.value)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(',')}]`,
+    );
+  }
+  return escape(key);
+}

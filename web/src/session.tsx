@@ -31,15 +31,24 @@ function takeFragmentToken(): string | undefined {
   return match[1];
 }
 
-/** The token this page was opened with, exchanged for a session by the first session query. */
-let openedWithToken = takeFragmentToken();
+/**
+ * The token this page was opened with, exchanged for a session once, as the page loads. Kept as a
+ * promise so that every session query started meanwhile (React may start one twice) shares it.
+ */
+let exchange: Promise<Session | null> | undefined = (() => {
+  const token = takeFragmentToken();
+  return token ? api.logIn(token).catch(() => null) : undefined;
+})();
 
 /** The current session, or null when there is none (the log-in form shows). */
 async function currentSession(signal: AbortSignal): Promise<Session | null> {
+  if (exchange) {
+    const pending = exchange;
+    const exchanged = await pending;
+    if (exchange === pending) exchange = undefined;
+    if (exchanged) return exchanged;
+  }
   try {
-    const token = openedWithToken;
-    openedWithToken = undefined;
-    if (token) return await api.logIn(token).catch(() => api.session(signal));
     return await api.session(signal);
   } catch (error) {
     if (isUnauthorized(error)) return null;

@@ -110,6 +110,8 @@ export async function runController(flags: ControllerFlags): Promise<number> {
         namespace: flags.namespace,
         readOnly: flags.dashboardReadOnly ?? false,
         logger: log.child({ component: 'dashboard' }),
+        // The dry-run of an app is computed by the controller, as the app's ServiceAccount.
+        planDiff: (app, signal) => controller.previewSync(app, signal),
       });
     } catch (error) {
       await server.close();

@@ -82,6 +82,11 @@ Roll back by hand (auto-sync stays on; the revision left is rejected until a new
   npm run capstan -- rollback web-staging -n capstan-demo       # to the healthy revision before
   npm run capstan -- rollback web-staging --clear -n capstan-demo
 
+Dashboard: ${demo.dashboard.url}
+  log in with the token of the demo's dashboard user (it reads and acts on the demo's apps, and
+  reads their namespaces, as RBAC grants it; the web app's RoleBinding is in Git):
+  ${demo.dashboard.token}
+
 Metrics: ${demo.metricsUrl}
 Press Ctrl-C to stop everything.`);
       await untilSignal(() => demo.stop());

@@ -26,6 +26,10 @@ describe('AppIndex', () => {
     const degraded = index.query(query({ health: 'Degraded,Missing', limit: 500 }), 'all');
     expect(degraded.items.every((a) => a.health === 'Degraded' || a.health === 'Missing')).toBe(true);
     expect(degraded.total).toBe(degraded.counts.health.Degraded + degraded.counts.health.Missing);
+    // Faceted: the health counts ignore the health choice (each tells what adding it would show);
+    // the sync counts are of the chosen health states.
+    expect(degraded.counts.health).toEqual(all.counts.health);
+    expect(Object.values(degraded.counts.sync).reduce((a, b) => a + b)).toBe(degraded.total);
 
     const filtered = index.query(
       query({

@@ -146,7 +146,7 @@ export class AppIndex {
    * other sorts are a stable sort on one number, names breaking ties.
    */
   query(query: AppListQuery, scope: NamespaceScope): QueryResult {
-    const matches = compileFilter(query, scope);
+    const { matches, healthChosen, syncChosen } = compileFilter(query, scope);
     const counts = {
       health: zeroCounts(HEALTH_STATES),
       sync: zeroCounts(SYNC_STATES),
@@ -158,9 +158,13 @@ export class AppIndex {
     for (let i = 0; i < order.length; i++) {
       const entry = this.#entries.get(order[descending ? order.length - 1 - i : i]!)!;
       if (!matches(entry)) continue;
-      counts.health[entry.summary.health]++;
-      counts.sync[entry.summary.sync]++;
-      matched.push(entry);
+      // Faceted counts: each state's count ignores its own dimension's choice, so a chip tells
+      // what choosing it too would show.
+      const inHealth = healthChosen(entry);
+      const inSync = syncChosen(entry);
+      if (inSync) counts.health[entry.summary.health]++;
+      if (inHealth) counts.sync[entry.summary.sync]++;
+      if (inHealth && inSync) matched.push(entry);
     }
     if (query.sort !== 'name') sortStable(matched, query.sort, direction);
 
@@ -252,24 +256,35 @@ export function parseLabelFilter(text: string): LabelTest {
   throw new UserError(`label filter must be key=value, key!=value, key or !key, not ${JSON.stringify(text)}`);
 }
 
-function compileFilter(query: AppListQuery, scope: NamespaceScope): (entry: Entry) => boolean {
+/** Every filter but health and sync (`matches`), and those two apart, for the faceted counts. */
+function compileFilter(
+  query: AppListQuery,
+  scope: NamespaceScope,
+): {
+  matches: (entry: Entry) => boolean;
+  healthChosen: (entry: Entry) => boolean;
+  syncChosen: (entry: Entry) => boolean;
+} {
   const health = query.health?.length ? new Set<string>(query.health) : undefined;
   const sync = query.sync?.length ? new Set<string>(query.sync) : undefined;
   const namespaces = query.namespace?.length ? new Set(query.namespace) : undefined;
   const labels = (query.label ?? []).map(parseLabelFilter);
   const text = query.q?.trim().toLowerCase() || undefined;
   const { repository, ref } = query;
-  return (entry) => {
+  const matches = (entry: Entry): boolean => {
     const app = entry.summary;
     if (scope !== 'all' && !scope.has(app.namespace)) return false;
     if (namespaces && !namespaces.has(app.namespace)) return false;
-    if (health && !health.has(app.health)) return false;
-    if (sync && !sync.has(app.sync)) return false;
     if (repository !== undefined && repository !== '' && app.repository !== repository) return false;
     if (ref !== undefined && ref !== '' && app.ref !== ref) return false;
     for (const test of labels) if (!test(app.labels)) return false;
     if (text !== undefined && !entry.haystack.includes(text)) return false;
     return true;
+  };
+  return {
+    matches,
+    healthChosen: (entry) => !health || health.has(entry.summary.health),
+    syncChosen: (entry) => !sync || sync.has(entry.summary.sync),
   };
 }
 

@@ -1,14 +1,12 @@
 /**
- * GET /api/v1/apps/:ns/:name/diff: the objects the controller's last sync (or diff, for apps without
- * auto-sync) found out of sync or failing, as they are live now, each with who owns which of its
- * fields (managedFields): a field last written by `kubectl-edit` or an autoscaler is the "why" of
- * a difference.
+ * GET /api/v1/apps/:ns/:name/diff in `live` mode: the objects the controller's last sync (or diff,
+ * for apps without auto-sync) found out of sync or failing, as they are live now, each with who
+ * owns which of its fields (managedFields): a field last written by `kubectl-edit` or an
+ * autoscaler is the "why" of a difference.
  *
- * What it does not do (yet): compute the desired side. That is a server-side dry-run of the render
- * at the app's revision — the engine's diff mode, with the Repository's Git credentials and the
- * app's ServiceAccount, which the dashboard does not hold on the user's behalf. The controller does
- * run that diff for apps without auto-sync; recording its per-field result (masked) where the
- * dashboard can read it is the follow-up. `note` says this in the answer.
+ * It does not compute the desired side: that is the `dryRun` mode (dry-run.ts), which needs an
+ * engine the dashboard is given (DashboardDependencies.planDiff). This mode answers when there is
+ * none, or when the dry-run could not be made (the answer's `note` says why).
  *
  * Nothing secret leaves: objects are read as the user; a Secret's `data`/`stringData` are dropped
  * altogether (metadata only), every other object goes through plan/mask.ts (which also masks the
@@ -17,20 +15,28 @@
  */
 import pLimit from 'p-limit';
 import type { Application } from '../../api/v1alpha1.js';
-import type { KubeObject, ManagedFieldsEntry } from '../../core/objects.js';
+import type { KubeObject } from '../../core/objects.js';
 import { isKubeApiError, type KubeClient } from '../../kube/index.js';
+import { fieldOwners } from '../../plan/managed-fields.js';
 import { maskObject } from '../../plan/mask.js';
 import { failureWord } from './details.js';
 import type { AppDiff } from './schema.js';
 import { syncOf } from './summary.js';
 
 const MAX_OBJECTS = 20;
-const MAX_FIELDS = 200;
 /** What status.resources says of an object the last sync did not leave as Git says. */
 const NOT_IN_SYNC = new Set(['created', 'configured', 'recreated', 'failed', 'skipped']);
 
+/** What the live mode shows. */
+export const LIVE_NOTE =
+  "Shown instead: the live state and field owners of the objects the controller's last sync or diff found out of sync.";
+
+/** The live mode's note when this dashboard has no way to compute a dry-run (no planDiff). */
 export const DIFF_NOTE =
-  "Live state and field owners of the objects the controller's last sync or diff found out of sync. The desired side (a server-side dry-run of the rendered revision) is not computed by the dashboard yet; `capstan diff --repo URL --ref REF --path PATH` shows it.";
+  "Live state and field owners of the objects the controller's last sync or diff found out of sync. The desired side (a server-side dry-run of the rendered revision) is not computed by this dashboard; `capstan diff --repo URL --ref REF --path PATH` shows it.";
+
+/** Field owners as JSON pointers: shared with the dry-run mode, which shows them beside changes. */
+export { fieldOwners } from '../../plan/managed-fields.js';
 
 export async function appDrift(kube: KubeClient, app: Application): Promise<AppDiff> {
   const sync = syncOf(app.status?.sync?.status);
@@ -96,57 +102,4 @@ export function shownObject(object: KubeObject): Record<string, unknown> {
     };
   }
   return maskObject({ ...object, metadata });
-}
-
-/** Each manager's fields as JSON pointers (`/spec/replicas`), leaves only, bounded. */
-export function fieldOwners(object: KubeObject): AppDiff['objects'][number]['owners'] {
-  return (object.metadata.managedFields ?? []).map((entry: ManagedFieldsEntry) => {
-    const fields: string[] = [];
-    let total = 0;
-    const walk = (node: unknown, path: string): void => {
-      if (node === null || typeof node !== 'object') return;
-      const keys = Object.keys(node).filter((key) => key !== '.');
-      if (keys.length === 0) {
-        total++;
-        if (fields.length < MAX_FIELDS) fields.push(path === '' ? '/' : path);
-        return;
-      }
-      for (const key of keys) walk((node as Record<string, unknown>)[key], `${path}/${segmentOf(key)}`);
-    };
-    walk(entry.fieldsV1, '');
-    return {
-      manager: entry.manager ?? 'unknown',
-      ...(entry.operation ? { operation: entry.operation } : {}),
-      ...(entry.time ? { time: entry.time } : {}),
-      ...(entry.subresource ? { subresource: entry.subresource } : {}),
-      fields,
-      ...(total > fields.length ? { fieldsOmitted: total - fields.length } : {}),
-    };
-  });
-}
-
-/**
- * `f:replicas` → `replicas`; `k:{"name":"web"}` → `[name=web]`; `v:"x"` → `[x]`; `i:3` → `3`; as
- * a JSON-pointer segment (`~` and `/` escaped).
- */
-function segmentOf(key: string): string {
-  const escape = (text: string): string => text.replace(/~/g, '~0').replace(/\//g, '~1');
-  const kind = key.slice(0, 2);
-  const rest = key.slice(2);
-  if (kind === 'f:') return escape(rest);
-  if (kind === 'i:') return escape(rest);
-  if (kind === 'v:') return escape(`[${rest}]`);
-  if (kind === 'k:') {
-    try {
-      const fields = JSON.parse(rest) as Record<string, unknown>;
-      return escape(
-        `[${Object.entries(fields)
-          .map(([k, v]) => `${k}=${String(v)}`)
-          .join(',')}]`,
-      );
-    } catch {
-      return escape(`[${rest}]`);
-    }
-  }
-  return escape(key);
 }

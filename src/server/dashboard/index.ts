@@ -6,6 +6,13 @@
 export { createDashboardServer, DEFAULT_DASHBOARD_LIMITS, HttpError, toHttpError } from './server.js';
 export type { DashboardDependencies, DashboardLimits } from './server.js';
 export { startApplicationCache, type ApplicationCache } from './cache.js';
+export {
+  DEFAULT_DRY_RUN_LIMITS,
+  type DryRunLimits,
+  type DryRunPlan,
+  type PlanDiff,
+  type PlannedObject,
+} from './dry-run.js';
 export { AppIndex, type IndexChange, type NamespaceScope } from './app-index.js';
 export {
   accessTokenAuthenticator,

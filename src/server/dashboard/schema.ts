@@ -184,7 +184,11 @@ export const appListSchema = z.object({
   items: z.array(appSummarySchema),
   /** How many apps match the filter (all pages). */
   total: z.number().int().min(0),
-  /** Over every app that matches the filter, not just this page. */
+  /**
+   * Over every app that matches the filter, not just this page; faceted: the health counts ignore
+   * the health filter and the sync counts the sync filter, so each tells what choosing that state
+   * too would show.
+   */
   counts: z.object({ health: countsOf(HEALTH_STATES), sync: countsOf(SYNC_STATES) }),
   limit: z.number().int(),
   /** 1-based number of this page (also when paging by `continue`). */
@@ -395,7 +399,8 @@ export const driftObjectSchema = z.object({
   namespace: z.string().optional(),
   name: z.string(),
   /**
-   * `dryRun` mode: what a sync would do now (`create`, `update`, `recreate`, `prune`, `failed`).
+   * `dryRun` mode: what a sync would do now (`create`, `update`, `recreate`, `prune`, `failed`,
+   * `skipped`), or `hidden` when `state` is `forbidden`.
    * `live` mode: what the last sync found (`configured`, `created`, `failed`, …).
    */
   action: z.string(),
@@ -406,8 +411,12 @@ export const driftObjectSchema = z.object({
   live: z.record(z.string(), z.unknown()).optional(),
   /** `dryRun` mode: `--- live` / `+++ desired` YAML, 3 lines of context, Secret values masked. */
   unifiedDiff: z.string().optional(),
+  /** `dryRun` mode: the diff was longer than 64 KiB and was cut at a line end. */
+  unifiedDiffTruncated: z.boolean().optional(),
   /** `dryRun` mode: each changed field with its current owners (at most 200). */
   changes: z.array(fieldChangeSchema).optional(),
+  /** `dryRun` mode: changed fields left out by the cap. */
+  changesOmitted: z.number().int().optional(),
   /** Who owns which field of the live object. */
   owners: z.array(fieldOwnerSchema),
 });

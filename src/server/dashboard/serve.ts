@@ -21,6 +21,7 @@ import {
   reviewSelf,
   type UserIdentity,
 } from './identity.js';
+import type { PlanDiff } from './dry-run.js';
 import { createDashboardServer, type DashboardLimits } from './server.js';
 import { systemClock } from '../../core/time.js';
 
@@ -49,6 +50,8 @@ export async function startControllerDashboard(options: {
   readonly trustProxy?: boolean | string | string[];
   /** The built browser app; default dist/dashboard (see assets.ts). */
   readonly assets?: string | false;
+  /** The controller's dry-run of an app, as its ServiceAccount (Controller.previewSync). */
+  readonly planDiff?: PlanDiff;
 }): Promise<RunningDashboard> {
   const stop = new AbortController();
   const log = options.logger;
@@ -71,6 +74,7 @@ export async function startControllerDashboard(options: {
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     ...(options.assets === undefined ? {} : { assets: options.assets }),
+    ...(options.planDiff ? { planDiff: options.planDiff } : {}),
   });
   return listen(server, cache, stop, options.host, options.port);
 }
@@ -104,6 +108,8 @@ export async function startLocalDashboard(options: {
   readonly accessToken?: string;
   /** The built browser app; default dist/dashboard (see assets.ts). */
   readonly assets?: string | false;
+  /** A dry-run of an app as the kubeconfig user (see dashboard-run.ts). */
+  readonly planDiff?: PlanDiff;
 }): Promise<LocalDashboard> {
   const host = options.host ?? '127.0.0.1';
   if (!['127.0.0.1', '::1', 'localhost'].includes(host))
@@ -143,6 +149,7 @@ export async function startLocalDashboard(options: {
     ...(log ? { logger: log } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.assets === undefined ? {} : { assets: options.assets }),
+    ...(options.planDiff ? { planDiff: options.planDiff } : {}),
   });
   const running = await listen(server, cache, stop, host, options.port ?? 0);
   return {

@@ -17,7 +17,9 @@
  *      body is JSON (≤ maxBodyBytes, read while it streams) — 403/415/413 otherwise; actions are
  *      refused outright in read-only mode (403);
  *   4. the handler, which reads and writes as the user: with the user's own Kubernetes client, or
- *      from the shared cache filtered by access reviews made as the user.
+ *      from the shared cache filtered by access reviews made as the user — and so is the diff's
+ *      dry-run, computed once with a sync's identity (`planDiff`) and shown object by object as
+ *      access reviews made as the user allow (dry-run.ts).
  * Logging in is rate-limited per client address. Errors are JSON `{error, message}`, redacted.
  */
 import { STATUS_CODES } from 'node:http';
@@ -37,6 +39,14 @@ import { locateDashboardAssets, serveDashboardAssets } from './assets.js';
 import type { AppIndex } from './app-index.js';
 import { appDetail } from './details.js';
 import { appDrift } from './drift.js';
+import {
+  appDiff,
+  DryRunBusyError,
+  DryRuns,
+  type DryRunLimits,
+  type ObjectAccess,
+  type PlanDiff,
+} from './dry-run.js';
 import type { Authenticator } from './identity.js';
 import {
   ACTIONS,
@@ -80,6 +90,7 @@ export interface DashboardLimits {
   readonly access: Partial<AccessLimits>;
   readonly streams: Partial<StreamLimits>;
   readonly tree: Partial<TreeLimits>;
+  readonly dryRun: Partial<DryRunLimits>;
 }
 
 export const DEFAULT_DASHBOARD_LIMITS: DashboardLimits = {
@@ -91,6 +102,7 @@ export const DEFAULT_DASHBOARD_LIMITS: DashboardLimits = {
   access: {},
   streams: {},
   tree: {},
+  dryRun: {},
 };
 
 export interface DashboardDependencies {
@@ -119,6 +131,12 @@ export interface DashboardDependencies {
   readonly trustProxy?: boolean | string | string[];
   /** The built browser app (default: dist/dashboard found from the code); `false`: API only. */
   readonly assets?: string | false;
+  /**
+   * Computes what a sync of an app would change (a server-side dry-run; see dry-run.ts), with the
+   * identity a sync uses: the controller's engine for the app's ServiceAccount, or `capstan
+   * dashboard`'s as the kubeconfig user. Absent: GET …/diff answers the `live` mode.
+   */
+  readonly planDiff?: PlanDiff;
 }
 
 /** Thrown by handlers: becomes `{error: code, message}` with this status. */
@@ -174,11 +192,13 @@ export function createDashboardServer(deps: DashboardDependencies): FastifyInsta
     maxClients: limits.maxTrackedClients,
     clock,
   });
+  const dryRuns = deps.planDiff ? new DryRuns(deps.planDiff, { clock, limits: limits.dryRun }) : undefined;
   const unsubscribe = index.subscribe((change) => streams.publish(change));
   // Before the listener waits for open connections to end: the streams never would by themselves.
   app.addHook('preClose', async () => {
     unsubscribe();
     streams.closeAll();
+    dryRuns?.close();
   });
 
   /** Sessions of requests, without decorating Fastify's request type. */
@@ -387,11 +407,36 @@ export function createDashboardServer(deps: DashboardDependencies): FastifyInsta
   app.get<{ Params: AppParams }>(
     `${API_PREFIX}/apps/:ns/:name/diff`,
     { onRequest: authenticated },
-    async (request) => {
+    async (request, reply) => {
       const { session, app: found } = await readApp(request);
-      return appDrift(session.kube, found);
+      if (!dryRuns) return appDrift(session.kube, found);
+      try {
+        return await appDiff({ app: found, kube: session.kube, dryRuns, mayGet: mayGet(session) });
+      } catch (error) {
+        if (!(error instanceof DryRunBusyError)) throw error;
+        reply.header('retry-after', '5');
+        throw new HttpError(429, 'too_many_requests', error.message);
+      }
     },
   );
+
+  /**
+   * Whether the user may `get` an object: an access review as them for its resource in its
+   * namespace (cached per session). A kind the API server does not serve (yet) cannot be reviewed,
+   * so it is not shown.
+   */
+  const mayGet =
+    (session: Session): ObjectAccess =>
+    async (ref) => {
+      const mapping = await session.kube.mapper.tryMapping(ref.group, ref.kind).catch(() => undefined);
+      if (mapping === undefined) return false;
+      return reviewer.allowed(asker(session), {
+        verb: 'get',
+        group: ref.group,
+        resource: mapping.resource,
+        ...(ref.namespace ? { namespace: ref.namespace } : {}),
+      });
+    };
 
   // ── acting ────────────────────────────────────────────────────────────────────────────────────
 

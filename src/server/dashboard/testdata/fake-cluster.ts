@@ -31,6 +31,8 @@ export class FakeCluster {
   readonly calls: string[] = [];
   /** Events and other objects created through clients. */
   readonly created: KubeObject[] = [];
+  /** Kinds discovery does not know (a CRD not installed yet). */
+  readonly unservedKinds = new Set<string>();
   #resourceVersion = 1;
 
   put(object: KubeObject): KubeObject {
@@ -81,12 +83,20 @@ const unauthorized = (): KubeApiError =>
   });
 
 class FakeClient implements KubeClient {
-  readonly mapper = undefined as unknown as RestMapper;
+  /** Discovery: every kind is served (plural by resourceOf) but those in `unservedKinds`. */
+  readonly mapper: RestMapper;
 
   constructor(
     private readonly cluster: FakeCluster,
     private readonly token: string,
-  ) {}
+  ) {
+    this.mapper = {
+      tryMapping: async (group: string, kind: string) =>
+        cluster.unservedKinds.has(kind)
+          ? undefined
+          : { group, kind, version: 'v1', resource: resourceOf(kind), namespaced: true },
+    } as unknown as RestMapper;
+  }
 
   /** Looked up on every call: deleting a user revokes their token at once. */
   private get user(): FakeUser | undefined {
