@@ -475,7 +475,9 @@ async function recordRun(
       historyOf(reconcile, target, started, {
         ...(options.rejected
           ? { result: 'RolledBack' as const }
-          : outcome.state === 'failed' && !result.failed
+          : // A revision that applied but failed its judgement (e.g. health) failed; a diff that
+            // found drift, with self-heal off, is OutOfSync (the default), not a failure.
+            outcome.state === 'failed' && !result.failed && result.mode === 'apply'
             ? { result: 'Failed' as const }
             : {}),
         sync: result,

@@ -140,6 +140,8 @@ describe('the controller', () => {
       return app.status?.sync?.status === 'OutOfSync' ? app : undefined;
     });
     expect(condition(outOfSync, 'Ready')).toMatchObject({ status: 'False', reason: 'OutOfSync' });
+    // Drift found with self-heal off is recorded as what it is, not as a failed sync.
+    expect(outOfSync.status?.history?.[0]?.result).toBe('OutOfSync');
     expect(await configMapData(f.namespace, 'watched')).toEqual({ v: 'edited' });
     await f.server.close();
   });

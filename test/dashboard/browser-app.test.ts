@@ -17,6 +17,7 @@ import {
   type LocalDashboard,
   type RunningDashboard,
 } from '../../src/server/dashboard/serve.js';
+import type { PlanDiff } from '../../src/server/dashboard/index.js';
 import { dashboardAssets, launchBrowser } from '../support/browser.js';
 import { kubectl, kubectlOk } from '../support/cluster.js';
 import {
@@ -135,13 +136,17 @@ beforeAll(async () => {
 
   // `capstan dashboard` as the admin (the kubeconfig's user), and the controller's dashboard where
   // people log in with their own token.
-  local = await startLocalDashboard({ kube: admin, assets });
+  // The Diff tab's dry-run is the controller's preview of a sync (in `capstan dashboard` it is
+  // computed with the kubeconfig user's rights instead; test/dashboard/diff.test.ts covers that).
+  const planDiff: PlanDiff = (app, signal) => controller.controller.previewSync(app, signal);
+  local = await startLocalDashboard({ kube: admin, assets, planDiff });
   shared = await startControllerDashboard({
     kube: admin,
     source: { kubeconfig: inject('kubeconfig') },
     host: '127.0.0.1',
     port: 0,
     assets,
+    planDiff,
   });
   await Promise.all([local.cache.synced, shared.cache.synced]);
 }, 240_000);
@@ -300,10 +305,11 @@ describe('the app page', () => {
     expect(new URL(page.url()).searchParams.get('tab')).toBe('diff');
     const object = page.locator('[data-object="Deployment/web"]');
     await object.waitFor({ timeout: 30_000 });
-    // The "why": per changed field (dry-run mode) or among the field owners (live mode).
+    // The dry-run of a sync, and its "why": the field it would change, and who owns it now.
+    await page.getByText('Server-side dry-run').first().waitFor();
     await object.locator('.manager.other', { hasText: 'intruder' }).first().waitFor();
     const text = (await object.textContent()) ?? '';
-    expect(text).toMatch(/replicas/);
+    expect(text).toMatch(/\/spec\/replicas/);
     await page.screenshot({ path: `${SHOTS}/app-diff.png` });
   });
 
