@@ -74,7 +74,8 @@ export function revisionStatus(revision: Revision): RevisionStatus {
     sha: revision.sha,
     ref: revision.ref,
     message: revision.message.slice(0, 1024),
-    author: `${revision.author.name} <${revision.author.email}>`,
+    // Git puts no bound on a name or an address; status (and every dashboard row) does.
+    author: `${revision.author.name.slice(0, 128)} <${revision.author.email.slice(0, 128)}>`,
     date: revision.date,
   };
 }

@@ -20,6 +20,7 @@ import {
 import type { PlanDiff } from '../../src/server/dashboard/index.js';
 import { dashboardAssets, launchBrowser } from '../support/browser.js';
 import { kubectl, kubectlOk } from '../support/cluster.js';
+import { applicationViewerToken } from '../support/dashboard.js';
 import {
   createApp,
   eventually,
@@ -113,26 +114,7 @@ beforeAll(async () => {
   );
 
   // A viewer of the namespace: get and list Applications there, nothing else.
-  await kubectlOk(['create', 'serviceaccount', 'viewer', '-n', namespace]);
-  await kubectlOk([
-    'create',
-    'role',
-    'app-viewer',
-    '-n',
-    namespace,
-    '--verb=get,list,watch',
-    '--resource=applications.capstan.dev',
-  ]);
-  await kubectlOk([
-    'create',
-    'rolebinding',
-    'app-viewer',
-    '-n',
-    namespace,
-    '--role=app-viewer',
-    `--serviceaccount=${namespace}:viewer`,
-  ]);
-  viewerToken = (await kubectlOk(['create', 'token', 'viewer', '-n', namespace, '--duration=1h'])).trim();
+  viewerToken = await applicationViewerToken(namespace);
 
   // `capstan dashboard` as the admin (the kubeconfig's user), and the controller's dashboard where
   // people log in with their own token.

@@ -24,6 +24,7 @@ import {
 } from '../../src/server/dashboard/serve.js';
 import { dashboardAssets, launchBrowser } from '../support/browser.js';
 import { kubectl, kubectlOk } from '../support/cluster.js';
+import { applicationViewerToken } from '../support/dashboard.js';
 import { eventually, installCrds, isolated } from '../support/controller.js';
 
 const SHOTS = process.env.CAPSTAN_SHOTS;
@@ -571,26 +572,7 @@ describe('the Applications list in a browser (controller mode, a restricted Serv
     });
     await dashboard.cache.synced;
     // A viewer of team A: get and list Applications there, nothing else.
-    await kubectlOk(['create', 'serviceaccount', 'viewer', '-n', teamA]);
-    await kubectlOk([
-      'create',
-      'role',
-      'app-viewer',
-      '-n',
-      teamA,
-      '--verb=get,list',
-      '--resource=applications.capstan.dev',
-    ]);
-    await kubectlOk([
-      'create',
-      'rolebinding',
-      'app-viewer',
-      '-n',
-      teamA,
-      '--role=app-viewer',
-      `--serviceaccount=${teamA}:viewer`,
-    ]);
-    viewerToken = (await kubectlOk(['create', 'token', 'viewer', '-n', teamA, '--duration=1h'])).trim();
+    viewerToken = await applicationViewerToken(teamA);
     await eventually('the dashboard cache has both teams', async () =>
       APPS.every((app) => dashboard.cache.index.get(namespaceOf(app.team), app.name)),
     );

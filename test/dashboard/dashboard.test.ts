@@ -25,6 +25,7 @@ import {
   type RunningDashboard,
 } from '../../src/server/dashboard/serve.js';
 import { freshNamespace, kubectl, kubectlOk } from '../support/cluster.js';
+import { applicationViewerToken } from '../support/dashboard.js';
 import {
   createApp,
   eventually,
@@ -179,26 +180,7 @@ describe('the dashboard API on a shared cluster', () => {
     ] as const)
       await admin.apply(app(ns, name, name === 'worker' ? { dependsOn: [{ name: 'web' }] } : {}));
     // A viewer of team A: get and list Applications there, nothing else.
-    await kubectlOk(['create', 'serviceaccount', 'viewer', '-n', teamA]);
-    await kubectlOk([
-      'create',
-      'role',
-      'app-viewer',
-      '-n',
-      teamA,
-      '--verb=get,list,watch',
-      '--resource=applications.capstan.dev',
-    ]);
-    await kubectlOk([
-      'create',
-      'rolebinding',
-      'app-viewer',
-      '-n',
-      teamA,
-      '--role=app-viewer',
-      `--serviceaccount=${teamA}:viewer`,
-    ]);
-    viewerToken = (await kubectlOk(['create', 'token', 'viewer', '-n', teamA, '--duration=1h'])).trim();
+    viewerToken = await applicationViewerToken(teamA);
     await eventually('the dashboard cache has the apps', async () =>
       dashboard.cache.index.get(teamB, 'api') && dashboard.cache.index.get(teamA, 'worker')
         ? true

@@ -17,6 +17,7 @@ import {
   type RunningDashboard,
 } from '../../src/server/dashboard/serve.js';
 import { kubectl, kubectlOk } from '../support/cluster.js';
+import { applicationViewerToken } from '../support/dashboard.js';
 import {
   application,
   eventually,
@@ -93,26 +94,7 @@ beforeAll(async () => {
     `--serviceaccount=${namespace}:deployer`,
   ]);
   // A viewer: get and list Applications, nothing else.
-  await kubectlOk(['create', 'serviceaccount', 'viewer', '-n', namespace]);
-  await kubectlOk([
-    'create',
-    'role',
-    'app-viewer',
-    '-n',
-    namespace,
-    '--verb=get,list,watch',
-    '--resource=applications.capstan.dev',
-  ]);
-  await kubectlOk([
-    'create',
-    'rolebinding',
-    'app-viewer',
-    '-n',
-    namespace,
-    '--role=app-viewer',
-    `--serviceaccount=${namespace}:viewer`,
-  ]);
-  viewerToken = (await kubectlOk(['create', 'token', 'viewer', '-n', namespace, '--duration=1h'])).trim();
+  viewerToken = await applicationViewerToken(namespace);
 
   const gitRoot = await makeTempDir('dash-diff-git');
   repo = await createTestRepo(gitRoot, 'apps');

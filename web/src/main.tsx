@@ -1,3 +1,5 @@
+// First: configures zod before any schema module runs (see zod-config.ts).
+import './zod-config.js';
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';

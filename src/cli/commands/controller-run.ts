@@ -109,6 +109,9 @@ export async function runController(flags: ControllerFlags): Promise<number> {
         port: dashboardAddress[1],
         namespace: flags.namespace,
         readOnly: flags.dashboardReadOnly ?? false,
+        ...(flags.dashboardTrustProxy
+          ? { trustProxy: flags.dashboardTrustProxy.split(',').map((address) => address.trim()) }
+          : {}),
         logger: log.child({ component: 'dashboard' }),
         // The dry-run of an app is computed by the controller, as the app's ServiceAccount.
         planDiff: (app, signal) => controller.previewSync(app, signal),

@@ -22,6 +22,7 @@ export interface ControllerFlags {
   logLevel: string;
   dashboardAddress?: string;
   dashboardReadOnly?: boolean;
+  dashboardTrustProxy?: string;
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -65,6 +66,10 @@ export function registerControllerCommand(program: Command): void {
       "serve the dashboard's API here, on a port of its own (default: off); people log in with their own Kubernetes token",
     )
     .option('--dashboard-read-only', 'the dashboard refuses every action (sync, suspend, resume, rollback)')
+    .option(
+      '--dashboard-trust-proxy <addresses>',
+      "behind an ingress that terminates TLS: the proxies' addresses or CIDRs (comma-separated) whose X-Forwarded-* the dashboard believes (https: Secure cookies, origin checks)",
+    )
     .addHelpText(
       'after',
       `

@@ -24,7 +24,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GROUP, type Application } from '../../api/v1alpha1.js';
 import type { EventRecorder } from '../../controller/events.js';
@@ -169,6 +169,17 @@ export function createDashboardServer(deps: DashboardDependencies): FastifyInsta
     ...(deps.logger === undefined ? { logger: false } : { loggerInstance: deps.logger }),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.maxBodyBytes,
+    routerOptions: { maxParamLength: 253 },
+    // A URL the router cannot take (bad %-escape, a name too long) is answered like every other
+    // error: our headers, our JSON, no echo of the URL.
+    frameworkErrors: (error, request, reply) => {
+      const status = error.statusCode ?? 400;
+      void (reply as FastifyReply)
+        .headers(securityHeaders(request.protocol === 'https'))
+        .header('cache-control', 'no-store')
+        .code(status >= 400 && status < 500 ? status : 400)
+        .send({ error: 'bad_request', message: 'bad request URL' });
+    },
     requestTimeout: limits.requestTimeoutMs,
     trustProxy: deps.trustProxy ?? false,
   });
@@ -293,6 +304,9 @@ export function createDashboardServer(deps: DashboardDependencies): FastifyInsta
     `${API_PREFIX}/session`,
     {
       onRequest: async (request, reply) => {
+        // Local mode's access token is 256 random bits: nothing to guess, and every process of the
+        // machine shares 127.0.0.1, so a limit would only let one lock the user out.
+        if (deps.mode === 'local') return;
         const decision = logins.take(clientKey(request.ip));
         if (!decision.allowed) {
           reply.header('retry-after', String(decision.retryAfterSeconds));

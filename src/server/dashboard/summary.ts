@@ -68,7 +68,7 @@ export function summarize(app: Application): AppSummary {
       sha: applied.sha,
       ...(applied.ref ? { ref: applied.ref } : {}),
       ...(applied.message ? { message: firstLine(applied.message)! } : {}),
-      ...(applied.author ? { author: applied.author } : {}),
+      ...(applied.author ? { author: firstLine(applied.author, 256)! } : {}),
       ...(applied.date ? { date: applied.date } : {}),
     };
   }

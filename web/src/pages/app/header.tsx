@@ -62,7 +62,7 @@ export function AppHeader({ detail, children }: { detail: AppDetail; children?: 
                 {app.revision.message && <span className="commit-line"> {app.revision.message}</span>}
                 {(app.revision.author || app.revision.date) && (
                   <span className="muted small">
-                    {app.revision.author ? ` — ${app.revision.author.replace(/\s*<[^>]*>$/, '')}` : ''}
+                    {app.revision.author ? ` — ${app.revision.author.replace(/\s?<[^<>]*>$/, '')}` : ''}
                     {app.revision.date ? `, ${ago(app.revision.date)}` : ''}
                   </span>
                 )}
