@@ -41,7 +41,7 @@ import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
 import pLimit from 'p-limit';
 import { pino } from 'pino';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { crds } from '../src/api/crds.js';
 import { API_VERSION, GROUP, VERSION, type Application } from '../src/api/v1alpha1.js';
 import type { KubeObject } from '../src/core/objects.js';
@@ -835,18 +835,66 @@ function cleanUp(): Promise<void> {
   return cleaning;
 }
 
-async function main(): Promise<void> {
+function cleanUpOnSignals(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
     process.on(signal, () => {
       log(`${signal}: cleaning up …`);
       void cleanUp().finally(() => process.exit(130));
     });
+}
+
+/** What the steps share once the dashboard and the browser run. */
+interface Bench {
+  dashboard: LocalDashboard;
+  newContext: () => Promise<BrowserContext>;
+  writer: Writer;
+  apiserverPid: number;
+  /** What went wrong or could not be measured, for the report's notes. */
+  notes: string[];
+}
+
+async function main(): Promise<void> {
+  cleanUpOnSignals();
   if (!gc) log('run with --expose-gc (npm run bench:dashboard does) for heap figures after GC');
   const loadStart = loadavg();
   const startedAt = new Date();
   const work = await mkdtemp(join(tmpdir(), 'capstan-dashboard-bench-'));
   cleanups.push(() => rm(work, { recursive: true, force: true }));
 
+  const ui = await buildUi(work);
+  const cluster = await startCluster();
+  const createS = await createApps(cluster.admin);
+  const writer = await startWriter(cluster.cp.kubeconfigPath);
+  cleanups.push(() => writer.stop());
+  const server = await startDashboard(cluster.cp, ui.assets);
+  const newContext = await launchBrowser();
+  const bench: Bench = {
+    dashboard: server.dashboard,
+    newContext,
+    writer,
+    apiserverPid: cluster.apiserverPid,
+    notes: [],
+  };
+  const pages = await measurePages(bench);
+  const churn = await measureChurn(bench);
+  const loadEnd = loadavg();
+  report({
+    startedAt,
+    loadStart,
+    loadEnd,
+    createS,
+    assetBytes: ui.assetBytes,
+    server,
+    notes: bench.notes,
+    pages,
+    churn,
+  });
+}
+
+// ── setting up ────────────────────────────────────────────────────────────────────────────────────
+
+/** Builds the browser app from web/ into a folder of `work`. */
+async function buildUi(work: string): Promise<{ assets: string; assetBytes: number }> {
   log('building the browser app …');
   const assets = join(work, 'dashboard');
   const built = performance.now();
@@ -871,7 +919,17 @@ async function main(): Promise<void> {
   log(
     `built in ${((performance.now() - built) / 1000).toFixed(1)} s (${(assetBytes / 1024).toFixed(0)} KiB of assets)`,
   );
+  return { assets, assetBytes };
+}
 
+interface Cluster {
+  cp: ControlPlane;
+  apiserverPid: number;
+  admin: HttpKubeClient;
+}
+
+/** The control plane, the CRDs and the namespaces. */
+async function startCluster(): Promise<Cluster> {
   log('starting the control plane (etcd and kube-apiserver) …');
   const cp: ControlPlane = await startControlPlane({
     workloads: false,
@@ -891,7 +949,11 @@ async function main(): Promise<void> {
   await admin.mapper.waitForMapping(GROUP, 'Application', { timeoutMs: 60_000 });
   for (let n = 0; n < NAMESPACES; n++)
     await admin.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespaceOf(n) } });
+  return { cp, apiserverPid, admin };
+}
 
+/** Creates the Applications with their statuses; returns the seconds it took. */
+async function createApps(admin: HttpKubeClient): Promise<number> {
   log(`creating ${APPS} Applications with statuses (${CONCURRENCY} requests in flight) …`);
   const creating = performance.now();
   const limit = pLimit(CONCURRENCY);
@@ -916,10 +978,19 @@ async function main(): Promise<void> {
   );
   const createS = (performance.now() - creating) / 1000;
   log(`created in ${createS.toFixed(1)} s (${((APPS * 2) / createS).toFixed(0)} requests/s)`);
+  return createS;
+}
 
-  const writer = await startWriter(cp.kubeconfigPath);
-  cleanups.push(() => writer.stop());
+interface DashboardFigures {
+  dashboard: LocalDashboard;
+  /** The dashboard's warnings, as it logs them (the array keeps filling). */
+  serverWarnings: string[];
+  syncMs: number;
+  cacheHeap: number;
+}
 
+/** The dashboard in this process, its cache synced; its heap measured around it. */
+async function startDashboard(cp: ControlPlane, assets: string): Promise<DashboardFigures> {
   log('starting the dashboard …');
   gc?.();
   const heapBeforeDashboard = process.memoryUsage().heapUsed;
@@ -948,7 +1019,11 @@ async function main(): Promise<void> {
   );
   if (dashboard.cache.index.size !== APPS)
     log(`  ! the cache holds ${dashboard.cache.index.size} apps, not ${APPS}`);
+  return { dashboard, serverWarnings, syncMs, cacheHeap };
+}
 
+/** Launches chromium; returns how to open a new, instrumented context of it. */
+async function launchBrowser(): Promise<() => Promise<BrowserContext>> {
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: CHROMIUM_FLAGS,
@@ -959,158 +1034,356 @@ async function main(): Promise<void> {
     handleSIGHUP: false,
   });
   cleanups.push(() => browser.close());
-  const newContext = async (): Promise<BrowserContext> => {
+  return async (): Promise<BrowserContext> => {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     await context.addInitScript(INSTRUMENT);
     return context;
   };
+}
 
-  // ── 1. first meaningful paint ────────────────────────────────────────────────────────────────
-  const notes: string[] = [];
-  let cold: LoadResult | undefined;
+// ── 1. first meaningful paint, 2. time to apply a filter ──────────────────────────────────────────
+
+interface FilterRuns {
+  search: FilterRun[];
+  chipOn: FilterRun[];
+  chipOnAgain: FilterRun[];
+  chipOff: FilterRun[];
+}
+
+interface PageFigures {
+  cold: LoadResult | undefined;
   /** GET /api/v1/apps as the page sends it, from Node with the page's cookie (ms). */
-  const directApps: number[] = [];
-  let directBytes = 0;
-  const warm: LoadResult[] = [];
-  const filterRuns = {
-    search: [] as FilterRun[],
-    chipOn: [] as FilterRun[],
-    chipOnAgain: [] as FilterRun[],
-    chipOff: [] as FilterRun[],
-  };
-  const loggedIn = await newContext();
-  try {
-    log('1. first paint: cold …');
-    const first = await loadList(loggedIn, dashboard.openUrl);
-    cold = first.result;
-    for (const [what, locator] of [
-      ['h1 "Applications"', first.page.getByRole('heading', { level: 1, name: 'Applications' })],
-      ['table named "Applications"', first.page.getByRole('table', { name: 'Applications' })],
-      ['input labelled "Search"', first.page.getByLabel('Search', { exact: true })],
-    ] as const)
-      if ((await locator.count()) !== 1) notes.push(`The list page has no single ${what}.`);
-    await first.page.close();
-    // The same request without a browser: what the server and loopback take.
-    const appsSearch = cold.metrics.resources.find((r) => r.path === '/api/v1/apps')?.search ?? '';
-    const cookie = (await loggedIn.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
-    for (let k = 0; k < 25; k++) {
-      const t = performance.now();
-      const answer = await fetch(`${dashboard.url}/api/v1/apps${appsSearch}`, { headers: { cookie } });
-      const body = await answer.arrayBuffer();
-      if (k >= 5) directApps.push(performance.now() - t);
-      if (!answer.ok) {
-        notes.push(`GET /api/v1/apps${appsSearch} from Node answered ${answer.status}.`);
-        break;
-      }
-      directBytes = body.byteLength;
-    }
-    log(`1. first paint: ${LOADS} warm loads …`);
-    let keep: Page | undefined;
-    for (let k = 0; k < LOADS; k++) {
-      const { page, result } = await loadList(loggedIn, `${dashboard.url}/`);
-      warm.push(result);
-      if (k === LOADS - 1) keep = page;
-      else await page.close();
-    }
+  directApps: number[];
+  directBytes: number;
+  warm: LoadResult[];
+  filterRuns: FilterRuns;
+}
 
-    // ── 2. time to apply a filter ────────────────────────────────────────────────────────────────
+/** Parts 1 and 2, in one logged-in context; what was measured before a failure is kept. */
+async function measurePages(bench: Bench): Promise<PageFigures> {
+  const figures: PageFigures = {
+    cold: undefined,
+    directApps: [],
+    directBytes: 0,
+    warm: [],
+    filterRuns: { search: [], chipOn: [], chipOnAgain: [], chipOff: [] },
+  };
+  const loggedIn = await bench.newContext();
+  try {
+    const keep = await measureFirstPaint(bench, loggedIn, figures);
     if (FILTERS > 0) {
-      const page = keep ?? (await loadList(loggedIn, `${dashboard.url}/`)).page;
-      const measure = async (spec: MeasureSpec): Promise<FilterRun | undefined> => {
-        const run = (await page.evaluate(
-          `window.__bench.measure(${JSON.stringify(spec)}, ${FILTER_TIMEOUT_MS})`,
-        )) as FilterRun;
-        if (run.error) notes.push(`Filter: ${run.error}`);
-        await sleep(300);
-        return run.error ? undefined : run;
-      };
-      const search = page.getByLabel('Search', { exact: true });
-      if ((await search.count()) === 0) notes.push('No input labelled "Search": the search was not timed.');
-      else {
-        log(`2. filter: ${FILTERS} searches …`);
-        await search.first().evaluate((input) => input.setAttribute('data-bench-search', ''));
-        // Queries that match 10 apps each (app-0123 → app-01230 … app-01239), a different one each run.
-        const groups = Math.max(2, Math.floor(APPS / 10));
-        let previousGroup = -1;
-        for (let k = 0; k < FILTERS; k++) {
-          let group = Math.floor(unit(k, 99) * groups);
-          if (group === previousGroup) group = (group + 1) % groups;
-          previousGroup = group;
-          const run = await measure({ kind: 'search', query: `app-${pad(group, 4)}` });
-          if (!run) break;
-          filterRuns.search.push(run);
-        }
-        await measure({ kind: 'search', query: '' });
-      }
-      // Health chips. React Query keeps what it fetched: a filter seen before shows from its cache
-      // at once (and is refetched behind). So each round starts from a reloaded page (an empty
-      // cache): "on" is a first time, "on again" the cached case; "off" goes back to the unfiltered
-      // list, which is cached.
-      const markChips = async (): Promise<number> => {
-        const chips = page.getByRole('group', { name: 'Filter by health' });
-        let marked = 0;
-        for (const state of CHIP_STATES) {
-          const chip = chips.getByRole('button', { name: new RegExp(`^\\W*${state}\\b`) });
-          if ((await chip.count()) !== 1) continue;
-          await chip.evaluate((button, name) => button.setAttribute('data-bench-chip', name), state);
-          marked++;
-        }
-        return marked;
-      };
-      const marked = await markChips();
-      if (marked < CHIP_STATES.length)
-        notes.push(`Found ${marked} of ${CHIP_STATES.length} health chips (group "Filter by health").`);
-      else {
-        log(`2. filter: ${FILTERS} health chips, on and off, first time and again …`);
-        chips: for (let k = 0; k < FILTERS; k += CHIP_STATES.length) {
-          if (k > 0) {
-            await page.reload({ waitUntil: 'commit' });
-            await page.locator('tr[data-app]').first().waitFor({ state: 'visible', timeout: ROW_TIMEOUT_MS });
-            await markChips();
-          }
-          const round = CHIP_STATES.slice(0, Math.min(CHIP_STATES.length, FILTERS - k));
-          for (const on of [filterRuns.chipOn, filterRuns.chipOnAgain]) {
-            for (const health of round) {
-              const run = await measure({ kind: 'chip', health, expect: 'only' });
-              if (!run) break chips;
-              on.push(run);
-              const off = await measure({ kind: 'chip', health, expect: 'changed' });
-              if (!off) break chips;
-              filterRuns.chipOff.push(off);
-            }
-          }
-        }
-      }
-      await page.close();
+      const page = keep ?? (await loadList(loggedIn, `${bench.dashboard.url}/`)).page;
+      await measureFilters(bench, page, figures.filterRuns);
     } else await keep?.close();
   } catch (error) {
-    notes.push(`Parts 1–2 stopped: ${String(error).split('\n')[0]}`);
+    bench.notes.push(`Parts 1–2 stopped: ${String(error).split('\n')[0]}`);
     log(`! parts 1–2 stopped: ${String(error)}`);
   }
   await loggedIn.close();
+  return figures;
+}
 
-  // ── 3. churn with open pages ───────────────────────────────────────────────────────────────────
+/** Part 1: a cold load, the same request from Node, warm loads; returns the last warm page, open. */
+async function measureFirstPaint(
+  bench: Bench,
+  loggedIn: BrowserContext,
+  figures: PageFigures,
+): Promise<Page | undefined> {
+  log('1. first paint: cold …');
+  const first = await loadList(loggedIn, bench.dashboard.openUrl);
+  figures.cold = first.result;
+  for (const [what, locator] of [
+    ['h1 "Applications"', first.page.getByRole('heading', { level: 1, name: 'Applications' })],
+    ['table named "Applications"', first.page.getByRole('table', { name: 'Applications' })],
+    ['input labelled "Search"', first.page.getByLabel('Search', { exact: true })],
+  ] as const)
+    if ((await locator.count()) !== 1) bench.notes.push(`The list page has no single ${what}.`);
+  await first.page.close();
+  await measureDirectApps(bench, loggedIn, first.result, figures);
+  log(`1. first paint: ${LOADS} warm loads …`);
+  let keep: Page | undefined;
+  for (let k = 0; k < LOADS; k++) {
+    const { page, result } = await loadList(loggedIn, `${bench.dashboard.url}/`);
+    figures.warm.push(result);
+    if (k === LOADS - 1) keep = page;
+    else await page.close();
+  }
+  return keep;
+}
+
+/** The same request without a browser: what the server and loopback take. */
+async function measureDirectApps(
+  bench: Bench,
+  loggedIn: BrowserContext,
+  cold: LoadResult,
+  figures: PageFigures,
+): Promise<void> {
+  const appsSearch = cold.metrics.resources.find((r) => r.path === '/api/v1/apps')?.search ?? '';
+  const cookie = (await loggedIn.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  for (let k = 0; k < 25; k++) {
+    const t = performance.now();
+    const answer = await fetch(`${bench.dashboard.url}/api/v1/apps${appsSearch}`, { headers: { cookie } });
+    const body = await answer.arrayBuffer();
+    if (k >= 5) figures.directApps.push(performance.now() - t);
+    if (!answer.ok) {
+      bench.notes.push(`GET /api/v1/apps${appsSearch} from Node answered ${answer.status}.`);
+      break;
+    }
+    figures.directBytes = body.byteLength;
+  }
+}
+
+/** Times one filter action in the page; undefined if it failed (noted). */
+type Measure = (spec: MeasureSpec) => Promise<FilterRun | undefined>;
+
+/** Part 2, on `page` (closed after): searches, then health chips. */
+async function measureFilters(bench: Bench, page: Page, runs: FilterRuns): Promise<void> {
+  const measure: Measure = async (spec) => {
+    const run = (await page.evaluate(
+      `window.__bench.measure(${JSON.stringify(spec)}, ${FILTER_TIMEOUT_MS})`,
+    )) as FilterRun;
+    if (run.error) bench.notes.push(`Filter: ${run.error}`);
+    await sleep(300);
+    return run.error ? undefined : run;
+  };
+  await measureSearch(bench, page, measure, runs);
+  await measureChips(bench, page, measure, runs);
+  await page.close();
+}
+
+async function measureSearch(bench: Bench, page: Page, measure: Measure, runs: FilterRuns): Promise<void> {
+  const search = page.getByLabel('Search', { exact: true });
+  if ((await search.count()) === 0) {
+    bench.notes.push('No input labelled "Search": the search was not timed.');
+    return;
+  }
+  log(`2. filter: ${FILTERS} searches …`);
+  await search.first().evaluate((input) => input.setAttribute('data-bench-search', ''));
+  // Queries that match 10 apps each (app-0123 → app-01230 … app-01239), a different one each run.
+  const groups = Math.max(2, Math.floor(APPS / 10));
+  let previousGroup = -1;
+  for (let k = 0; k < FILTERS; k++) {
+    let group = Math.floor(unit(k, 99) * groups);
+    if (group === previousGroup) group = (group + 1) % groups;
+    previousGroup = group;
+    const run = await measure({ kind: 'search', query: `app-${pad(group, 4)}` });
+    if (!run) break;
+    runs.search.push(run);
+  }
+  await measure({ kind: 'search', query: '' });
+}
+
+/** Marks the page's health chips for the in-page timer; returns how many were found. */
+async function markChips(page: Page): Promise<number> {
+  const chips = page.getByRole('group', { name: 'Filter by health' });
+  let marked = 0;
+  for (const state of CHIP_STATES) {
+    const chip = chips.getByRole('button', { name: new RegExp(`^\\W*${state}\\b`) });
+    if ((await chip.count()) !== 1) continue;
+    await chip.evaluate((button, name) => button.setAttribute('data-bench-chip', name), state);
+    marked++;
+  }
+  return marked;
+}
+
+// Health chips. React Query keeps what it fetched: a filter seen before shows from its cache at once
+// (and is refetched behind). So each round starts from a reloaded page (an empty cache): "on" is a
+// first time, "on again" the cached case; "off" goes back to the unfiltered list, which is cached.
+async function measureChips(bench: Bench, page: Page, measure: Measure, runs: FilterRuns): Promise<void> {
+  const marked = await markChips(page);
+  if (marked < CHIP_STATES.length) {
+    bench.notes.push(`Found ${marked} of ${CHIP_STATES.length} health chips (group "Filter by health").`);
+    return;
+  }
+  log(`2. filter: ${FILTERS} health chips, on and off, first time and again …`);
+  for (let k = 0; k < FILTERS; k += CHIP_STATES.length) {
+    if (k > 0) {
+      await page.reload({ waitUntil: 'commit' });
+      await page.locator('tr[data-app]').first().waitFor({ state: 'visible', timeout: ROW_TIMEOUT_MS });
+      await markChips(page);
+    }
+    const round = CHIP_STATES.slice(0, Math.min(CHIP_STATES.length, FILTERS - k));
+    for (const on of [runs.chipOn, runs.chipOnAgain]) {
+      for (const health of round) {
+        const run = await measure({ kind: 'chip', health, expect: 'only' });
+        if (!run) return;
+        on.push(run);
+        const off = await measure({ kind: 'chip', health, expect: 'changed' });
+        if (!off) return;
+        runs.chipOff.push(off);
+      }
+    }
+  }
+}
+
+// ── 3. churn with open pages ─────────────────────────────────────────────────────────────────────
+
+/** CPU times (s) at one moment, per process; `at` in ms (performance.now). */
+interface Mark {
+  at: number;
+  cpu: number;
+  gcCpu: number;
+  apiserver: number;
+  browser: number;
+  writer: number;
+}
+
+/** % of one core between two marks. */
+const share = (a: Mark, b: Mark, f: (m: Mark) => number): number =>
+  ((f(b) - f(a)) / ((b.at - a.at) / 1000)) * 100;
+/** This process's share, the forced GCs left out. */
+const ownShare = (a: Mark, b: Mark): number =>
+  ((b.cpu - a.cpu - (b.gcCpu - a.gcCpu)) / ((b.at - a.at) / 1000)) * 100;
+
+const sumEvents = (list: readonly PageCounters[]): number => list.reduce((s, c) => s + c.events.app, 0);
+
+interface Meter {
+  mark(): Promise<Mark>;
+  /** A full GC, its CPU counted apart. */
+  forcedGc(): void;
+}
+
+function createMeter(bench: Bench): Meter {
+  const { writer, apiserverPid } = bench;
+  let gcCpu = 0;
+  // The writer's CPU once it has exited (and /proc forgot it): what it had.
+  let writerCpu = 0;
+  return {
+    forcedGc: (): void => {
+      const before = process.cpuUsage();
+      gc?.();
+      const used = process.cpuUsage(before);
+      gcCpu += (used.user + used.system) / 1e6;
+    },
+    mark: async (): Promise<Mark> => {
+      const usage = process.cpuUsage();
+      const writerTimes = await procTimes([writer.pid]);
+      if (writerTimes.found) writerCpu = writerTimes.cpu;
+      return {
+        at: performance.now(),
+        cpu: (usage.user + usage.system) / 1e6,
+        gcCpu,
+        apiserver: (await procTimes([apiserverPid])).cpu,
+        browser: (await procTimes(await descendants(process.pid, [writer.pid]))).cpu,
+        writer: writerCpu,
+      };
+    },
+  };
+}
+
+async function mainThread(cdps: readonly CDPSession[]): Promise<MainThread[]> {
+  return Promise.all(
+    cdps.map(async (cdp) => {
+      const { metrics } = await cdp.send('Performance.getMetrics');
+      const get = (name: string): number => metrics.find((m) => m.name === name)?.value ?? 0;
+      return {
+        task: get('TaskDuration'),
+        script: get('ScriptDuration'),
+        layout: get('LayoutDuration') + get('RecalcStyleDuration'),
+      };
+    }),
+  );
+}
+
+/** What part 3's steps share. */
+interface Churn {
+  bench: Bench;
+  viewers: Page[];
+  cdps: CDPSession[];
+  meter: Meter;
+  countersStart: PageCounters[];
+  eventsStart: number;
+}
+
+interface WriteFigures {
+  seconds: number;
+  samples: Sample[];
+  loadFrom: Mark;
+  loadTo: Mark;
+  threadFrom: MainThread[];
+  threadTo: MainThread[];
+  /** App events each page received between loadFrom and loadTo. */
+  eventsInWindow: number[];
+  result: Extract<FromWriter, { type: 'done' }>;
+  drainS: number;
+  controlSeen: (number | null)[] | undefined;
+  /** When each bench write reached the dashboard's cache (ms since the epoch; 0: not yet). */
+  cacheAt: Float64Array;
+}
+
+interface ChurnFigures extends WriteFigures {
+  idleFrom: Mark;
+  idleTo: Mark;
+  countersStart: PageCounters[];
+  countersEnd: PageCounters[];
+  pageHeapStart: (number | null)[];
+  pageHeapEnd: (number | null)[];
+  /** Per page, per write number: when its listener got it (0: not). */
+  pageReceived: number[][];
+}
+
+/** Part 3: pages open on the list, an idle baseline, then the writes. */
+async function measureChurn(bench: Bench): Promise<ChurnFigures> {
+  const viewers = await openViewers(bench);
+  await lowerBrowserPriority(bench.writer);
+  const cdps = await Promise.all(viewers.map((page) => page.context().newCDPSession(page)));
+  for (const cdp of cdps) await cdp.send('Performance.enable');
+  const pageHeapStart = await Promise.all(viewers.map(pageHeap));
+  const countersStart = await Promise.all(viewers.map(counters));
+  const meter = createMeter(bench);
+  const churn: Churn = { bench, viewers, cdps, meter, countersStart, eventsStart: sumEvents(countersStart) };
+
+  log(`3. churn: ${IDLE_S} s idle baseline …`);
+  meter.forcedGc();
+  const idleFrom = await meter.mark();
+  await sleep(IDLE_S * 1000);
+  const idleTo = await meter.mark();
+
+  const writes = await measureWrites(churn);
+  const pageReceived = await Promise.all(
+    viewers.map((p) => p.evaluate('window.__bench.receivedTimes()') as Promise<number[]>),
+  );
+  const countersEnd = await Promise.all(viewers.map(counters));
+  const pageHeapEnd = await Promise.all(viewers.map(pageHeap));
+  return {
+    ...writes,
+    idleFrom,
+    idleTo,
+    countersStart,
+    countersEnd,
+    pageHeapStart,
+    pageHeapEnd,
+    pageReceived,
+  };
+}
+
+/** `--browsers` pages, a context and a session each, showing the list with their streams connected. */
+async function openViewers(bench: Bench): Promise<Page[]> {
   log(`3. churn: opening ${BROWSERS} pages (a context and a session each) …`);
   const viewers: Page[] = [];
   for (let k = 0; k < BROWSERS; k++) {
-    const context = await newContext();
+    const context = await bench.newContext();
     cleanups.push(() => context.close());
     const page = await context.newPage();
-    await page.goto(dashboard.openUrl, { waitUntil: 'commit' });
+    await page.goto(bench.dashboard.openUrl, { waitUntil: 'commit' });
     await page
       .locator('tr[data-app]')
       .first()
       .waitFor({ state: 'visible', timeout: ROW_TIMEOUT_MS })
-      .catch(() => notes.push(`Churn page ${k + 1} showed no row within ${ROW_TIMEOUT_MS / 1000} s.`));
+      .catch(() => bench.notes.push(`Churn page ${k + 1} showed no row within ${ROW_TIMEOUT_MS / 1000} s.`));
     viewers.push(page);
   }
   // Every page's stream connected (its `ready` received).
   for (const page of viewers)
     await page
       .waitForFunction('window.__bench.events.ready > 0', undefined, { timeout: 30_000 })
-      .catch(() => notes.push('A page had not received its stream\'s "ready" after 30 s.'));
-  // Users' browsers do not run on the server's machine: here they do, so during the churn they get
-  // the lower priority (renderers forked later inherit it from chromium's zygote).
+      .catch(() => bench.notes.push('A page had not received its stream\'s "ready" after 30 s.'));
+  return viewers;
+}
+
+// Users' browsers do not run on the server's machine: here they do, so during the churn they get the
+// lower priority (renderers forked later inherit it from chromium's zygote).
+async function lowerBrowserPriority(writer: Writer): Promise<void> {
   if (BROWSER_NICE > 0)
     for (const pid of await descendants(process.pid, [writer.pid]))
       try {
@@ -1118,118 +1391,122 @@ async function main(): Promise<void> {
       } catch {
         // Gone meanwhile.
       }
-  const cdps = await Promise.all(viewers.map((page) => page.context().newCDPSession(page)));
-  for (const cdp of cdps) await cdp.send('Performance.enable');
-  const mainThread = async (): Promise<MainThread[]> =>
-    Promise.all(
-      cdps.map(async (cdp) => {
-        const { metrics } = await cdp.send('Performance.getMetrics');
-        const get = (name: string): number => metrics.find((m) => m.name === name)?.value ?? 0;
-        return {
-          task: get('TaskDuration'),
-          script: get('ScriptDuration'),
-          layout: get('LayoutDuration') + get('RecalcStyleDuration'),
-        };
-      }),
-    );
-  const pageHeapStart = await Promise.all(viewers.map(pageHeap));
-  const countersStart = await Promise.all(viewers.map(counters));
-  const sumEvents = (list: readonly PageCounters[]): number => list.reduce((s, c) => s + c.events.app, 0);
-  const eventsStart = sumEvents(countersStart);
+}
 
-  const browserPids = async (): Promise<number[]> => descendants(process.pid, [writer.pid]);
-  let gcCpu = 0;
-  const forcedGc = (): void => {
-    const before = process.cpuUsage();
-    gc?.();
-    const used = process.cpuUsage(before);
-    gcCpu += (used.user + used.system) / 1e6;
-  };
-  interface Mark {
-    at: number;
-    cpu: number;
-    gcCpu: number;
-    apiserver: number;
-    browser: number;
-    writer: number;
-  }
-  // The writer's CPU once it has exited (and /proc forgot it): what it had.
-  let writerCpu = 0;
-  const mark = async (): Promise<Mark> => {
-    const usage = process.cpuUsage();
-    const writerTimes = await procTimes([writer.pid]);
-    if (writerTimes.found) writerCpu = writerTimes.cpu;
-    return {
-      at: performance.now(),
-      cpu: (usage.user + usage.system) / 1e6,
-      gcCpu,
-      apiserver: (await procTimes([apiserverPid])).cpu,
-      browser: (await procTimes(await browserPids())).cpu,
-      writer: writerCpu,
-    };
-  };
-  const share = (a: Mark, b: Mark, f: (m: Mark) => number): number =>
-    ((f(b) - f(a)) / ((b.at - a.at) / 1000)) * 100;
-  const ownShare = (a: Mark, b: Mark): number =>
-    ((b.cpu - a.cpu - (b.gcCpu - a.gcCpu)) / ((b.at - a.at) / 1000)) * 100;
-
-  log(`3. churn: ${IDLE_S} s idle baseline …`);
-  forcedGc();
-  const idleFrom = await mark();
-  await sleep(IDLE_S * 1000);
-  const idleTo = await mark();
-
+/** The writes at `--rate` for `--minutes`, sampled; then the last events drained. */
+async function measureWrites(churn: Churn): Promise<WriteFigures> {
+  const { bench, viewers, meter } = churn;
   const seconds = MINUTES * 60;
   log(`3. churn: ${RATE} status writes/s for ${seconds} s, sampling every ${SAMPLE_S} s …`);
+  meter.forcedGc();
+  const loadFrom = await meter.mark();
+  const tracker = await trackCache(churn, seconds);
+  const sampler = createSampler(churn, tracker, loadFrom);
+  await sampler.take();
+  const threadFrom = await mainThread(churn.cdps);
+  if (flags['heap-snapshots']) writeHeapSnapshot(join(flags['heap-snapshots'], 'start.heapsnapshot'));
+  const result = await writeWhileSampling(churn, seconds, sampler);
+  const loadTo = await meter.mark();
+  const threadTo = await mainThread(churn.cdps);
+  const eventsInWindow = (await Promise.all(viewers.map(counters))).map(
+    (c, k) => c.events.app - churn.countersStart[k]!.events.app,
+  );
+  const drainS = await drainEvents(churn, tracker, result.writes);
+  const controlSeen = await Promise.race([bench.writer.seen, sleep(45_000).then(() => undefined)]);
+  if (flags['heap-snapshots']) writeHeapSnapshot(join(flags['heap-snapshots'], 'end.heapsnapshot'));
+  tracker.unsubscribe();
+  await sampler.take();
+  const { samples } = sampler;
+  const { cacheAt } = tracker;
+  return {
+    seconds,
+    samples,
+    loadFrom,
+    loadTo,
+    threadFrom,
+    threadTo,
+    eventsInWindow,
+    result,
+    drainS,
+    controlSeen,
+    cacheAt,
+  };
+}
+
+interface CacheTracker {
+  /** When each bench write reached the dashboard's cache (ms since the epoch; 0: not yet). */
+  cacheAt: Float64Array;
+  /** Bench writes the cache has seen. */
+  indexUpdates: number;
+  unsubscribe: () => void;
+}
+
+/** Tells the pages how many writes to expect and follows them into the dashboard's cache. */
+async function trackCache(churn: Churn, seconds: number): Promise<CacheTracker> {
+  const expectedWrites = Math.ceil(RATE * seconds) + 1;
+  const cacheAt = new Float64Array(expectedWrites);
+  for (const page of churn.viewers) await page.evaluate(`window.__bench.expect(${expectedWrites})`);
+  const tracker: CacheTracker = { cacheAt, indexUpdates: 0, unsubscribe: () => undefined };
+  tracker.unsubscribe = churn.bench.dashboard.cache.index.subscribe((change) => {
+    if (change.type !== 'updated') return;
+    const match = /^bench write (\d+) at /.exec(change.app.healthMessage ?? '');
+    if (!match) return;
+    tracker.indexUpdates++;
+    const k = Number(match[1]);
+    if (k < cacheAt.length) cacheAt[k] = Date.now();
+  });
+  cleanups.push(tracker.unsubscribe);
+  return tracker;
+}
+
+interface Sampler {
+  readonly samples: Sample[];
+  /** When the first sample's mark was taken (ms, performance.now). */
+  readonly t0: number;
+  take(): Promise<void>;
+}
+
+function createSampler(churn: Churn, tracker: CacheTracker, from: Mark): Sampler {
   const samples: Sample[] = [];
-  forcedGc();
-  let previous = await mark();
-  const loadFrom = previous;
-  const t0 = previous.at;
-  const takeSample = async (): Promise<void> => {
-    const now = await mark();
-    forcedGc();
+  let previous = from;
+  const t0 = from.at;
+  const take = async (): Promise<void> => {
+    const now = await churn.meter.mark();
+    churn.meter.forcedGc();
     const memory = process.memoryUsage();
-    const pageCounts = await Promise.all(viewers.map((p) => counters(p).catch(() => undefined)));
+    const pageCounts = await Promise.all(churn.viewers.map((p) => counters(p).catch(() => undefined)));
     samples.push({
       t: (now.at - t0) / 1000,
       rss: memory.rss,
       heap: memory.heapUsed,
       cpu: samples.length === 0 ? NaN : ownShare(previous, now),
-      writes: writer.progress.writes,
-      indexed: indexUpdates,
-      events: pageCounts.reduce((s, c) => s + (c?.events.app ?? 0), 0) - eventsStart,
+      writes: churn.bench.writer.progress.writes,
+      indexed: tracker.indexUpdates,
+      events: pageCounts.reduce((s, c) => s + (c?.events.app ?? 0), 0) - churn.eventsStart,
       apiserverCpu: share(previous, now, (m) => m.apiserver),
       browserCpu: share(previous, now, (m) => m.browser),
       writerCpu: share(previous, now, (m) => m.writer),
     });
     previous = now;
   };
-  // When each bench write reached the dashboard's cache (ms since the epoch; 0: not yet).
-  const expectedWrites = Math.ceil(RATE * seconds) + 1;
-  const cacheAt = new Float64Array(expectedWrites);
-  for (const page of viewers) await page.evaluate(`window.__bench.expect(${expectedWrites})`);
-  let indexUpdates = 0;
-  const unsubscribe = dashboard.cache.index.subscribe((change) => {
-    if (change.type !== 'updated') return;
-    const match = /^bench write (\d+) at /.exec(change.app.healthMessage ?? '');
-    if (!match) return;
-    indexUpdates++;
-    const k = Number(match[1]);
-    if (k < cacheAt.length) cacheAt[k] = Date.now();
-  });
-  cleanups.push(unsubscribe);
-  await takeSample();
-  const threadFrom = await mainThread();
-  if (flags['heap-snapshots']) writeHeapSnapshot(join(flags['heap-snapshots'], 'start.heapsnapshot'));
-  const done = writer.run(RATE, seconds);
+  return { samples, t0, take };
+}
+
+/** Runs the writer, a sample every `--sample` seconds until it is done; returns its result. */
+async function writeWhileSampling(
+  churn: Churn,
+  seconds: number,
+  sampler: Sampler,
+): Promise<Extract<FromWriter, { type: 'done' }>> {
+  const { samples, t0 } = sampler;
+  const done = churn.bench.writer.run(RATE, seconds);
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   while (!finished) {
     const next = t0 + samples.length * SAMPLE_S * 1000;
     while (!finished && performance.now() < next) await sleep(Math.min(250, next - performance.now()));
     if (!finished) {
-      await takeSample();
+      await sampler.take();
       const last = samples.at(-1)!;
       log(
         `  ${last.t.toFixed(0)} s: rss ${fmtMiB(last.rss)}, heap ${fmtMiB(last.heap)}, cpu ${pct(last.cpu)}, ` +
@@ -1237,20 +1514,20 @@ async function main(): Promise<void> {
       );
     }
   }
-  const result = await done;
-  const loadTo = await mark();
-  const threadTo = await mainThread();
-  const eventsInWindow = (await Promise.all(viewers.map(counters))).map(
-    (c, k) => c.events.app - countersStart[k]!.events.app,
-  );
-  // Let the last changes reach the cache and the pages: until all have, or nothing moved for 15 s.
+  return done;
+}
+
+// Let the last changes reach the cache and the pages: until all have, or nothing moved for 15 s.
+// Returns the seconds it waited.
+async function drainEvents(churn: Churn, tracker: CacheTracker, writes: number): Promise<number> {
   log('3. churn: waiting for the last events …');
   const drainFrom = performance.now();
   let lastMove = drainFrom;
   let lastSeen = -1;
   for (;;) {
-    const delivered = sumEvents(await Promise.all(viewers.map(counters))) - eventsStart;
-    if (indexUpdates >= result.writes && delivered >= indexUpdates * BROWSERS) break;
+    const delivered = sumEvents(await Promise.all(churn.viewers.map(counters))) - churn.eventsStart;
+    const { indexUpdates } = tracker;
+    if (indexUpdates >= writes && delivered >= indexUpdates * BROWSERS) break;
     if (indexUpdates + delivered !== lastSeen) {
       lastSeen = indexUpdates + delivered;
       lastMove = performance.now();
@@ -1258,20 +1535,46 @@ async function main(): Promise<void> {
     if (performance.now() - drainFrom > 300_000) break;
     await sleep(250);
   }
-  const drainS = (performance.now() - drainFrom) / 1000;
-  const controlSeen = await Promise.race([writer.seen, sleep(45_000).then(() => undefined)]);
-  if (flags['heap-snapshots']) writeHeapSnapshot(join(flags['heap-snapshots'], 'end.heapsnapshot'));
-  unsubscribe();
-  await takeSample();
-  const pageReceived = await Promise.all(
-    viewers.map((p) => p.evaluate('window.__bench.receivedTimes()') as Promise<number[]>),
-  );
-  const countersEnd = await Promise.all(viewers.map(counters));
-  const pageHeapEnd = await Promise.all(viewers.map(pageHeap));
-  const loadEnd = loadavg();
+  return (performance.now() - drainFrom) / 1000;
+}
 
-  // ── the report ─────────────────────────────────────────────────────────────────────────────────
+// ── the report ───────────────────────────────────────────────────────────────────────────────────
+
+interface ReportInput {
+  startedAt: Date;
+  loadStart: number[];
+  loadEnd: number[];
+  createS: number;
+  assetBytes: number;
+  server: DashboardFigures;
+  notes: string[];
+  pages: PageFigures;
+  churn: ChurnFigures;
+}
+
+/** Prints the figures (Markdown) on stdout. */
+function report(r: ReportInput): void {
   const out: string[] = [];
+  reportHeader(r, out);
+  reportFirstPaint(r.pages, out);
+  reportFilters(r.pages.filterRuns, out);
+  reportMemory(r.churn, out);
+  reportCpu(r.churn, out);
+  reportDelivery(r.churn, out);
+  reportMainThread(r.churn, out);
+  const { serverWarnings } = r.server;
+  if (serverWarnings.length)
+    out.push(
+      `\nThe dashboard logged ${serverWarnings.length} warnings; the first: \`${serverWarnings[0]!.trim().slice(0, 300)}\``,
+    );
+  reportSamples(r.churn.samples, out);
+  if (r.notes.length) out.push(`\n## Notes\n\n${r.notes.map((n) => `- ${n}`).join('\n')}`);
+  console.log(out.join('\n'));
+}
+
+function reportHeader(r: ReportInput, out: string[]): void {
+  const { startedAt, loadStart, loadEnd, createS, assetBytes } = r;
+  const { syncMs, cacheHeap } = r.server;
   out.push(`# The dashboard in a browser, ${APPS.toLocaleString('en')} Applications\n`);
   out.push(
     `${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC; ${cpus().length} CPUs, Node ${process.version}, ` +
@@ -1280,53 +1583,60 @@ async function main(): Promise<void> {
       `the dashboard's cache synced in ${fmtMs(syncMs)} and holds ${fmtMiB(cacheHeap)} of heap; ` +
       `the UI's assets are ${(assetBytes / 1024).toFixed(0)} KiB (uncompressed).\n`,
   );
+}
 
+function reportFirstPaint(pages: PageFigures, out: string[]): void {
+  const { cold, warm, directApps, directBytes } = pages;
   out.push('## 1. First meaningful paint of the list\n');
-  if (cold) {
-    out.push(
-      'From the page: milliseconds since navigation start (Performance API). "wall" is the test side: ' +
-        '`page.goto` → first `tr[data-app]` visible.\n',
-    );
-    out.push(
-      table(
-        [
-          'load',
-          'wall',
-          'first row in DOM',
-          'next frame',
-          'long tasks before it',
-          'of which after GET /apps',
-          'FCP',
-          'LCP',
-          'DOMContentLoaded',
-          'GET /apps sent',
-          'first byte',
-          'GET /apps done',
-        ],
-        [
-          loadRow('cold (new context, log-in by #token)', [cold], 'one'),
-          ...(warm.length ? [loadRow(`warm p50 (${warm.length} loads)`, warm, 'p50')] : []),
-          ...(warm.length ? [loadRow(`warm p95 (${warm.length} loads)`, warm, 'p95')] : []),
-        ],
-      ),
-    );
-    const apps = cold.metrics.resources.find((r) => r.path === '/api/v1/apps');
-    const transfers = (r: LoadResult): string =>
-      r.metrics.resources.map((e) => `${e.path} ${(e.transferred / 1024).toFixed(1)} KiB`).join(', ');
-    const direct = stats(directApps);
-    out.push(
-      `\nThe same \`GET /api/v1/apps\` from Node with the session's cookie (no browser; ${directApps.length} ` +
-        `in a row after 5 unmeasured): p50 ${fmtMs(direct.p50)}, p95 ${fmtMs(direct.p95)}, ` +
-        `${(directBytes / 1024).toFixed(1)} KiB.`,
-    );
-    out.push(
-      `\nCold load's requests: ${transfers(cold)}.` +
-        (apps ? ` The first page of apps: ${(apps.decoded / 1024).toFixed(1)} KiB of JSON.` : '') +
-        (warm[0] ? `\nA warm load's: ${transfers(warm[0])}.` : '') +
-        '\n',
-    );
-  } else out.push('Not measured (see the notes).\n');
+  if (!cold) {
+    out.push('Not measured (see the notes).\n');
+    return;
+  }
+  out.push(
+    'From the page: milliseconds since navigation start (Performance API). "wall" is the test side: ' +
+      '`page.goto` → first `tr[data-app]` visible.\n',
+  );
+  out.push(
+    table(
+      [
+        'load',
+        'wall',
+        'first row in DOM',
+        'next frame',
+        'long tasks before it',
+        'of which after GET /apps',
+        'FCP',
+        'LCP',
+        'DOMContentLoaded',
+        'GET /apps sent',
+        'first byte',
+        'GET /apps done',
+      ],
+      [
+        loadRow('cold (new context, log-in by #token)', [cold], 'one'),
+        ...(warm.length ? [loadRow(`warm p50 (${warm.length} loads)`, warm, 'p50')] : []),
+        ...(warm.length ? [loadRow(`warm p95 (${warm.length} loads)`, warm, 'p95')] : []),
+      ],
+    ),
+  );
+  const apps = cold.metrics.resources.find((r) => r.path === '/api/v1/apps');
+  const transfers = (r: LoadResult): string =>
+    r.metrics.resources.map((e) => `${e.path} ${(e.transferred / 1024).toFixed(1)} KiB`).join(', ');
+  const direct = stats(directApps);
+  out.push(
+    `\nThe same \`GET /api/v1/apps\` from Node with the session's cookie (no browser; ${directApps.length} ` +
+      `in a row after 5 unmeasured): p50 ${fmtMs(direct.p50)}, p95 ${fmtMs(direct.p95)}, ` +
+      `${(directBytes / 1024).toFixed(1)} KiB.`,
+  );
+  out.push(
+    `\nCold load's requests: ${transfers(cold)}.` +
+      (apps ? ` The first page of apps: ${(apps.decoded / 1024).toFixed(1)} KiB of JSON.` : '') +
+      (warm[0] ? `\nA warm load's: ${transfers(warm[0])}.` : '') +
+      '\n',
+  );
+}
 
+function reportFilters(filterRuns: FilterRuns, out: string[]): void {
   out.push('## 2. Time to apply a filter\n');
   const allRuns = [
     ...filterRuns.search,
@@ -1334,61 +1644,71 @@ async function main(): Promise<void> {
     ...filterRuns.chipOnAgain,
     ...filterRuns.chipOff,
   ];
-  if (allRuns.length) {
-    out.push(
-      'Timed in the page: `performance.now()` just before the action, a MutationObserver until the rows ' +
-        'differ from before and reflect it, then one frame more (`requestAnimationFrame` + `setTimeout 0`). ' +
-        '**search**: the query put into the box labelled "Search" with one `input` event (as a paste; ' +
-        '`app-0123`-style, 10 matches each, a different one each run), done when every row contains it. ' +
-        '**health chip on**: a click on a chip of the "Filter by health" group (Degraded, Progressing, ' +
-        'Missing, Suspended, Unknown in turn) on a freshly loaded page, done when every row has that ' +
-        "health; **on again**: the same chips once more, now in the page's query cache (shown from it, " +
-        'refetched behind); **off**: the chip clicked again, back to the unfiltered list (cached), done ' +
-        'when the rows change. No status changes meanwhile. "answered" is the first request\'s answer ' +
-        '(its headers).\n',
-    );
-    const rows: string[][] = [];
-    for (const [label, runs] of [
-      ['search', filterRuns.search],
-      ['health chip on (first time)', filterRuns.chipOn],
-      ['health chip on again (cached)', filterRuns.chipOnAgain],
-      ['health chip off', filterRuns.chipOff],
-    ] as const) {
-      if (runs.length === 0) continue;
-      const ok = runs.filter((r) => !r.timedOut);
-      const cell = (f: (r: FilterRun) => number | null, q: 'p50' | 'p95'): string =>
-        fmtMs(stats(ok.map(f))[q]);
-      rows.push([
-        `${label} (${runs.length} runs${ok.length < runs.length ? `, ${runs.length - ok.length} timed out` : ''})`,
-        cell((r) => r.requestAtMs, 'p50'),
-        cell((r) => r.firstAnswerAtMs, 'p50'),
-        cell((r) => r.domMs, 'p50'),
-        cell((r) => r.domMs, 'p95'),
-        cell((r) => r.frameMs, 'p50'),
-        cell((r) => r.frameMs, 'p95'),
-        String(stats(ok.map((r) => r.fetches)).max),
-      ]);
-    }
-    out.push(
-      table(
-        [
-          'action',
-          'GET /apps sent p50',
-          'answered p50',
-          'rows p50',
-          'rows p95',
-          'next frame p50',
-          'next frame p95',
-          'requests (max)',
-        ],
-        rows,
-      ),
-    );
-    out.push('');
-  } else out.push('Not measured (see the notes).\n');
+  if (!allRuns.length) {
+    out.push('Not measured (see the notes).\n');
+    return;
+  }
+  out.push(
+    'Timed in the page: `performance.now()` just before the action, a MutationObserver until the rows ' +
+      'differ from before and reflect it, then one frame more (`requestAnimationFrame` + `setTimeout 0`). ' +
+      '**search**: the query put into the box labelled "Search" with one `input` event (as a paste; ' +
+      '`app-0123`-style, 10 matches each, a different one each run), done when every row contains it. ' +
+      '**health chip on**: a click on a chip of the "Filter by health" group (Degraded, Progressing, ' +
+      'Missing, Suspended, Unknown in turn) on a freshly loaded page, done when every row has that ' +
+      "health; **on again**: the same chips once more, now in the page's query cache (shown from it, " +
+      'refetched behind); **off**: the chip clicked again, back to the unfiltered list (cached), done ' +
+      'when the rows change. No status changes meanwhile. "answered" is the first request\'s answer ' +
+      '(its headers).\n',
+  );
+  const rows: string[][] = [];
+  for (const [label, runs] of [
+    ['search', filterRuns.search],
+    ['health chip on (first time)', filterRuns.chipOn],
+    ['health chip on again (cached)', filterRuns.chipOnAgain],
+    ['health chip off', filterRuns.chipOff],
+  ] as const) {
+    if (runs.length === 0) continue;
+    const ok = runs.filter((r) => !r.timedOut);
+    const cell = (f: (r: FilterRun) => number | null, q: 'p50' | 'p95'): string => fmtMs(stats(ok.map(f))[q]);
+    rows.push([
+      `${label} (${runs.length} runs${ok.length < runs.length ? `, ${runs.length - ok.length} timed out` : ''})`,
+      cell((r) => r.requestAtMs, 'p50'),
+      cell((r) => r.firstAnswerAtMs, 'p50'),
+      cell((r) => r.domMs, 'p50'),
+      cell((r) => r.domMs, 'p95'),
+      cell((r) => r.frameMs, 'p50'),
+      cell((r) => r.frameMs, 'p95'),
+      String(stats(ok.map((r) => r.fetches)).max),
+    ]);
+  }
+  out.push(
+    table(
+      [
+        'action',
+        'GET /apps sent p50',
+        'answered p50',
+        'rows p50',
+        'rows p95',
+        'next frame p50',
+        'next frame p95',
+        'requests (max)',
+      ],
+      rows,
+    ),
+  );
+  out.push('');
+}
 
+/** The samples taken while the writes ran (and the one after them). */
+const loadSamplesOf = (churn: ChurnFigures): Sample[] =>
+  churn.samples.filter((s) => s.t <= churn.seconds + SAMPLE_S / 2);
+/** The seconds between the marks around the writes. */
+const loadSecondsOf = (churn: ChurnFigures): number => (churn.loadTo.at - churn.loadFrom.at) / 1000;
+
+function reportMemory(churn: ChurnFigures, out: string[]): void {
+  const { seconds } = churn;
   out.push(`## 3. Server under churn: ${BROWSERS} pages open, ${RATE} status writes/s for ${seconds} s\n`);
-  const loadSamples = samples.filter((s) => s.t <= seconds + SAMPLE_S / 2);
+  const loadSamples = loadSamplesOf(churn);
   const series = (f: (s: Sample) => number): { start: number; end: number; max: number; slope: number } => ({
     start: f(loadSamples[0]!),
     end: f(loadSamples.at(-1)!),
@@ -1424,8 +1744,13 @@ async function main(): Promise<void> {
       [memRow('RSS', (s) => s.rss), memRow('heap used after GC', (s) => s.heap)],
     ),
   );
+}
+
+function reportCpu(churn: ChurnFigures, out: string[]): void {
+  const { result, idleFrom, idleTo, loadFrom, loadTo } = churn;
+  const loadSamples = loadSamplesOf(churn);
   const writeS = result.seconds;
-  const loadS = (loadTo.at - loadFrom.at) / 1000;
+  const loadS = loadSecondsOf(churn);
   /** Mean % over the window, the max sample, and CPU ms per write above the idle baseline. */
   const cpuRow = (label: string, idle: number, load: number, f: (s: Sample) => number): string[] => [
     label,
@@ -1467,14 +1792,69 @@ async function main(): Promise<void> {
       ],
     ),
   );
-  const perPage = countersEnd.map((c, k) => ({
-    events: c.events.app - countersStart[k]!.events.app,
-    reconnects: c.events.ready - countersStart[k]!.events.ready,
-    errors: c.events.errors - countersStart[k]!.events.errors,
-    listFetches: (c.fetches['/api/v1/apps'] ?? 0) - (countersStart[k]!.fetches['/api/v1/apps'] ?? 0),
-    heapStart: pageHeapStart[k] ?? null,
-    heapEnd: pageHeapEnd[k] ?? null,
-  }));
+}
+
+interface Latencies {
+  patchMs: number[];
+  watchMs: number[];
+  controlMs: number[];
+  streamMs: number[];
+  endToEndMs: number[];
+  /** Writes that reached the dashboard's cache. */
+  cached: number;
+  /** Per page: writes its listener got. */
+  pageGot: number[];
+}
+
+// Per write: sent → answered (the patch), answered → in the cache (the API server's watch and the
+// informer), cache → each page's listener (the event stream), sent → page.
+function latencies(churn: ChurnFigures): Latencies {
+  const { result, controlSeen, cacheAt, pageReceived } = churn;
+  const l: Latencies = {
+    patchMs: [],
+    watchMs: [],
+    controlMs: [],
+    streamMs: [],
+    endToEndMs: [],
+    cached: 0,
+    pageGot: pageReceived.map(() => 0),
+  };
+  for (let k = 0; k < result.sentAt.length; k++) {
+    const sent = result.sentAt[k];
+    const answered = result.answeredAt[k];
+    if (sent == null || answered == null) continue;
+    l.patchMs.push(answered - sent);
+    const controlAt = controlSeen?.[k];
+    if (controlAt != null) l.controlMs.push(controlAt - answered);
+    const inCache = cacheAt[k] || undefined;
+    if (inCache !== undefined) {
+      l.cached++;
+      l.watchMs.push(inCache - answered);
+    }
+    pageReceived.forEach((times, j) => {
+      const got = times[k] || undefined;
+      if (got === undefined) return;
+      l.pageGot[j]!++;
+      l.endToEndMs.push(got - sent);
+      if (inCache !== undefined) l.streamMs.push(got - inCache);
+    });
+  }
+  return l;
+}
+
+const quantiles = (label: string, values: number[]): string[] => {
+  const sorted = values.sort((a, b) => a - b);
+  return [
+    label,
+    String(sorted.length),
+    ...[0.5, 0.95, 0.99].map((q) => fmtMs(quantile(sorted, q))),
+    fmtMs(sorted.at(-1)),
+  ];
+};
+
+function reportDelivery(churn: ChurnFigures, out: string[]): void {
+  const { result, drainS } = churn;
+  const writeS = result.seconds;
   out.push('');
   out.push(
     `Status writes: ${result.writes} made (${(result.writes / writeS).toFixed(1)}/s), ${result.failures} failed` +
@@ -1482,47 +1862,10 @@ async function main(): Promise<void> {
       `${fmtMs(result.latencyMs.p50)}, p95 ${fmtMs(result.latencyMs.p95)}, max ${fmtMs(result.latencyMs.max)}; ` +
       `at most ${result.maxBehind} writes waited for one of the writer's ${WRITER_IN_FLIGHT} slots.\n`,
   );
-  // Per write: sent → answered (the patch), answered → in the cache (the API server's watch and the
-  // informer), cache → each page's listener (the event stream), sent → page.
-  const patchMs: number[] = [];
-  const watchMs: number[] = [];
-  const controlMs: number[] = [];
-  const streamMs: number[] = [];
-  const endToEndMs: number[] = [];
-  let cached = 0;
-  const pageGot = viewers.map(() => 0);
-  for (let k = 0; k < result.sentAt.length; k++) {
-    const sent = result.sentAt[k];
-    const answered = result.answeredAt[k];
-    if (sent == null || answered == null) continue;
-    patchMs.push(answered - sent);
-    const controlAt = controlSeen?.[k];
-    if (controlAt != null) controlMs.push(controlAt - answered);
-    const inCache = cacheAt[k] || undefined;
-    if (inCache !== undefined) {
-      cached++;
-      watchMs.push(inCache - answered);
-    }
-    pageReceived.forEach((times, j) => {
-      const got = times[k] || undefined;
-      if (got === undefined) return;
-      pageGot[j]!++;
-      endToEndMs.push(got - sent);
-      if (inCache !== undefined) streamMs.push(got - inCache);
-    });
-  }
-  const quantiles = (label: string, values: number[]): string[] => {
-    const sorted = values.sort((a, b) => a - b);
-    return [
-      label,
-      String(sorted.length),
-      ...[0.5, 0.95, 0.99].map((q) => fmtMs(quantile(sorted, q))),
-      fmtMs(sorted.at(-1)),
-    ];
-  };
+  const l = latencies(churn);
   const ofWrites = (n: number): string => `${((n / Math.max(1, result.writes)) * 100).toFixed(1)} %`;
   out.push(
-    `Delivery: the dashboard's cache took in ${cached} of the ${result.writes} writes (${ofWrites(cached)}); ` +
+    `Delivery: the dashboard's cache took in ${l.cached} of the ${result.writes} writes (${ofWrites(l.cached)}); ` +
       `after the writer stopped the bench waited ${drainS.toFixed(1)} s for the last ones (until every ` +
       'write had reached the cache and every page, or nothing moved for 15 s). Each write carries its ' +
       'number in the status message; the writer notes when it sent and when it got the answer, the bench ' +
@@ -1533,14 +1876,32 @@ async function main(): Promise<void> {
     table(
       ['stage, per write', 'samples', 'p50', 'p95', 'p99', 'max'],
       [
-        quantiles('sent → API server answered (the patch)', patchMs),
-        quantiles("answered → in the dashboard's cache (watch + informer)", watchMs),
-        quantiles("answered → the writer's own watch (a control in another process)", controlMs),
-        quantiles(`cache → page's listener (event stream, ${BROWSERS} pages)`, streamMs),
-        quantiles('sent → page (end to end)', endToEndMs),
+        quantiles('sent → API server answered (the patch)', l.patchMs),
+        quantiles("answered → in the dashboard's cache (watch + informer)", l.watchMs),
+        quantiles("answered → the writer's own watch (a control in another process)", l.controlMs),
+        quantiles(`cache → page's listener (event stream, ${BROWSERS} pages)`, l.streamMs),
+        quantiles('sent → page (end to end)', l.endToEndMs),
       ],
     ),
   );
+  reportPerPage(churn, l.pageGot, ofWrites, out);
+}
+
+function reportPerPage(
+  churn: ChurnFigures,
+  pageGot: number[],
+  ofWrites: (n: number) => string,
+  out: string[],
+): void {
+  const { countersStart, countersEnd, pageHeapStart, pageHeapEnd } = churn;
+  const perPage = countersEnd.map((c, k) => ({
+    events: c.events.app - countersStart[k]!.events.app,
+    reconnects: c.events.ready - countersStart[k]!.events.ready,
+    errors: c.events.errors - countersStart[k]!.events.errors,
+    listFetches: (c.fetches['/api/v1/apps'] ?? 0) - (countersStart[k]!.fetches['/api/v1/apps'] ?? 0),
+    heapStart: pageHeapStart[k] ?? null,
+    heapEnd: pageHeapEnd[k] ?? null,
+  }));
   out.push('');
   out.push(
     table(
@@ -1564,6 +1925,11 @@ async function main(): Promise<void> {
       ]),
     ),
   );
+}
+
+function reportMainThread(churn: ChurnFigures, out: string[]): void {
+  const { threadFrom, threadTo, eventsInWindow } = churn;
+  const loadS = loadSecondsOf(churn);
   out.push('');
   out.push(
     "Each page's main thread during the writes (Chrome's `Performance.getMetrics`: TaskDuration, " +
@@ -1589,10 +1955,9 @@ async function main(): Promise<void> {
       }),
     ),
   );
-  if (serverWarnings.length)
-    out.push(
-      `\nThe dashboard logged ${serverWarnings.length} warnings; the first: \`${serverWarnings[0]!.trim().slice(0, 300)}\``,
-    );
+}
+
+function reportSamples(samples: readonly Sample[], out: string[]): void {
   out.push(`\n### Samples (every ${SAMPLE_S} s)\n`);
   out.push(
     table(
@@ -1622,8 +1987,6 @@ async function main(): Promise<void> {
       ]),
     ),
   );
-  if (notes.length) out.push(`\n## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}`);
-  console.log(out.join('\n'));
 }
 
 if (flags.writer) await runWriter();
