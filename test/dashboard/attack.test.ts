@@ -404,6 +404,9 @@ beforeAll(async () => {
     port: 0,
     assets,
     planDiff,
+    // Every test here logs in from 127.0.0.1, more than 10 times a minute when the run is quick;
+    // the log-in limit is tested in src/server/dashboard/server.test.ts.
+    limits: { loginsPerMinute: 1000 },
   });
   liveOnly = await startControllerDashboard({
     kube: admin,
