@@ -5,7 +5,7 @@
  * action again as the user; the buttons are only disabled here to say so before anyone tries.
  */
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useId, useState, type ReactElement } from 'react';
+import { useId, useState, type ReactElement, type ReactNode } from 'react';
 import type { AppDetail, RollbackRequest } from '../../../../src/server/dashboard/schema.js';
 import { api, ApiRequestError } from '../../api/client.js';
 import { ConfirmDialog } from '../../components/confirm-dialog.js';
@@ -135,56 +135,46 @@ export function ActionBar({ detail, actions }: { detail: AppDetail; actions: App
   return (
     <div className="action-bar">
       <div className="action-buttons" role="group" aria-label="Actions">
-        <button
-          type="button"
-          className="primary"
-          disabled={syncBlocked !== undefined}
-          title={syncBlocked}
-          aria-describedby={describedBy}
+        <ActionButton
+          primary
+          blockedBy={syncBlocked}
+          describedBy={describedBy}
           onClick={() => actions.ask({ kind: 'sync' })}
         >
           Sync now
-        </button>
+        </ActionButton>
         {app.suspended ? (
-          <button
-            type="button"
-            disabled={blocked !== undefined}
-            title={blocked}
-            aria-describedby={describedBy}
+          <ActionButton
+            blockedBy={blocked}
+            describedBy={describedBy}
             onClick={() => actions.ask({ kind: 'resume' })}
           >
             Resume
-          </button>
+          </ActionButton>
         ) : (
-          <button
-            type="button"
-            disabled={blocked !== undefined}
-            title={blocked}
-            aria-describedby={describedBy}
+          <ActionButton
+            blockedBy={blocked}
+            describedBy={describedBy}
             onClick={() => actions.ask({ kind: 'suspend' })}
           >
             Suspend
-          </button>
+          </ActionButton>
         )}
-        <button
-          type="button"
-          disabled={blocked !== undefined}
-          title={blocked}
-          aria-describedby={describedBy}
+        <ActionButton
+          blockedBy={blocked}
+          describedBy={describedBy}
           onClick={() => actions.ask({ kind: 'rollback' })}
         >
           Roll back…
-        </button>
+        </ActionButton>
         {detail.rollback.active && (
-          <button
-            type="button"
-            disabled={blocked !== undefined}
-            title={blocked}
-            aria-describedby={describedBy}
+          <ActionButton
+            blockedBy={blocked}
+            describedBy={describedBy}
             onClick={() => actions.ask({ kind: 'clearRollback' })}
           >
             Clear rollback
-          </button>
+          </ActionButton>
         )}
       </div>
       {blocked ? (
@@ -353,5 +343,27 @@ function RollbackDialog(props: {
         rollback.
       </p>
     </ConfirmDialog>
+  );
+}
+
+/** One action of the bar: disabled, with the reason as its title, while it may not be done. */
+function ActionButton(props: {
+  blockedBy: string | undefined;
+  describedBy: string | undefined;
+  primary?: boolean;
+  onClick: () => void;
+  children: ReactNode;
+}) {
+  return (
+    <button
+      type="button"
+      {...(props.primary ? { className: 'primary' } : {})}
+      disabled={props.blockedBy !== undefined}
+      title={props.blockedBy}
+      aria-describedby={props.describedBy}
+      onClick={props.onClick}
+    >
+      {props.children}
+    </button>
   );
 }
