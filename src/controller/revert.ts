@@ -9,29 +9,24 @@
 import {
   applicationSpecSchema,
   GROUP,
-  repositorySpecSchema,
   type Application,
   type ApplicationStatus,
   type Repository,
   type RollbackStatus,
 } from '../api/v1alpha1.js';
-import { isCapstanError, messageOf, UserError } from '../core/errors.js';
-import { parseDuration } from '../core/time.js';
+import { isCapstanError, messageOf } from '../core/errors.js';
 import type { KubeClient } from '../kube/index.js';
-import { checkCredentialScope, CredentialScopeError } from '../source/credential-scope.js';
-import {
-  redactText,
-  revertCommits,
-  type ForgeAuth,
-  type ForgeTarget,
-  type RevertOptions,
-  type RevertResult,
-} from '../source/index.js';
-import { forgeApiFor, forgeTargetFor } from '../source/writeback/index.js';
+import { redactText, revertCommits, type RevertOptions, type RevertResult } from '../source/index.js';
 import { setCondition } from './conditions.js';
+import { repositoryForge, type ForgePurpose } from './repository-forge.js';
 import type { EventRecorder } from './events.js';
 import type { RepositoryAccess } from './repository.js';
 import { patchStatus, StatusConflictError } from './status.js';
+
+const REVERT_PURPOSE: ForgePurpose = {
+  feature: 'gitRevert: pullRequest',
+  otherwise: 'or use gitRevert: commit',
+};
 
 export interface RevertDeps {
   readonly kube: KubeClient;
@@ -122,7 +117,8 @@ async function revert(
   let result: RevertResult;
   try {
     // The forge first: a Repository that cannot open a pull request gets no branch pushed either.
-    const forge = mode === 'pullRequest' ? await forgeTarget(deps, repository) : undefined;
+    const forge =
+      mode === 'pullRequest' ? await repositoryForge(deps.kube)(repository, REVERT_PURPOSE) : undefined;
     result = await revertCommits(
       {
         repository: await deps.access.source(repository),
@@ -166,106 +162,4 @@ function branchOf(ref: string): string | undefined {
   if (ref.startsWith('refs/') && !ref.startsWith('refs/heads/')) return undefined;
   if (/^[0-9a-f]{40}$/.test(name) || /[\s~^:?*[\\<>=]/.test(name) || name.startsWith('-')) return undefined;
   return name;
-}
-
-/** A Secret as far as a forge token goes: its annotations (where it may go) and its data (base64). */
-export interface ForgeSecret {
-  readonly metadata?: { readonly annotations?: Readonly<Record<string, string>> | undefined } | undefined;
-  readonly data?: Readonly<Record<string, string>> | undefined;
-}
-
-/** The Repository's forge, with the token from its Secret (read afresh: a rotated token is used). */
-async function forgeTarget(deps: RevertDeps, repository: Repository): Promise<ForgeTarget> {
-  const name = (repository.spec as { secretRef?: { name?: unknown } }).secretRef?.name;
-  const secret =
-    typeof name === 'string'
-      ? ((await deps.kube.get({
-          group: '',
-          kind: 'Secret',
-          namespace: repository.metadata.namespace,
-          name,
-        })) as ForgeSecret | undefined)
-      : undefined;
-  return forgeTargetOf(repository, secret);
-}
-
-/**
- * The client a pull-request revert goes through: `spec.forge` of the Repository, its API root (given,
- * or derived from `spec.url`) and the token of its Secret (`token`, else the password). The token
- * goes where the Secret's git credentials may go, and nowhere else: the Secret must cover
- * `spec.url` (capstan.dev/git-urls), and an API on another host than the URL's must be covered by
- * the annotation too; plain http:// needs the Secret's capstan.dev/allow-insecure-http. Throws a
- * user error saying what to fix; no Secret value is ever in it.
- */
-export function forgeTargetOf(repository: Repository, secret: ForgeSecret | undefined): ForgeTarget {
-  const where = `Repository ${repository.metadata.namespace}/${repository.metadata.name}`;
-  const parsed = repositorySpecSchema.safeParse(repository.spec);
-  if (!parsed.success) throw new UserError(`cannot open a pull request: the spec of ${where} is invalid`);
-  const spec = parsed.data;
-  if (!spec.forge) {
-    throw new UserError(
-      `gitRevert: pullRequest needs spec.forge on ${where} naming its Git host ({kind: gitea | github | gitlab}); or use gitRevert: commit`,
-    );
-  }
-  if (!spec.secretRef) {
-    throw new UserError(
-      `gitRevert: pullRequest needs a token for the ${spec.forge.kind} API: ${where} has no spec.secretRef (a Secret with key token, or password)`,
-    );
-  }
-  const secretName = spec.secretRef.name;
-  if (!secret) {
-    throw new UserError(
-      `the Secret ${repository.metadata.namespace}/${secretName} named by ${where} does not exist`,
-    );
-  }
-  const scope = {
-    namespace: repository.metadata.namespace,
-    name: secretName,
-    annotations: secret.metadata?.annotations,
-  };
-  // As for Git: the Secret must serve this repository before any of its values is read.
-  const grant = checkCredentialScope(spec.url, scope);
-  const derived = forgeApiFor(spec.url, spec.forge.kind);
-  const apiUrl = spec.forge.apiUrl ?? derived.apiUrl;
-  let otherHost: boolean;
-  try {
-    otherHost = new URL(apiUrl).origin !== new URL(derived.apiUrl).origin;
-  } catch {
-    throw new UserError(`spec.forge.apiUrl of ${where} is not a URL`);
-  }
-  let allowInsecureHttp = grant.allowInsecureHttp;
-  if (otherHost) {
-    // Another host than the repository's: the Secret's owner must have listed it.
-    try {
-      allowInsecureHttp = checkCredentialScope(apiUrl, scope).allowInsecureHttp;
-    } catch (error) {
-      if (!(error instanceof CredentialScopeError)) throw error;
-      throw new CredentialScopeError(
-        `spec.forge.apiUrl of ${where} is not on the host of spec.url, so its Secret must allow it: ${error.message}`,
-        { cause: error },
-      );
-    }
-  }
-  return forgeTargetFor(spec.url, {
-    kind: spec.forge.kind,
-    auth: forgeAuthFrom(secret.data, `${repository.metadata.namespace}/${secretName}`),
-    ...(spec.forge.apiUrl === undefined ? {} : { apiUrl: spec.forge.apiUrl }),
-    apiUrlOnOtherHost: otherHost,
-    allowInsecureHttp,
-    timeoutMs: parseDuration(spec.timeout),
-  });
-}
-
-/** Secret data (base64) → the forge's credentials: `token`, else `username` + `password`. */
-function forgeAuthFrom(data: Readonly<Record<string, string>> | undefined, secret: string): ForgeAuth {
-  const value = (key: string): string | undefined => {
-    const raw = data?.[key];
-    const text = raw === undefined ? '' : Buffer.from(raw, 'base64').toString('utf8').trim();
-    return text === '' ? undefined : text;
-  };
-  const token = value('token');
-  if (token !== undefined) return { kind: 'token', token };
-  const password = value('password');
-  if (password !== undefined) return { kind: 'basic', username: value('username') ?? 'git', password };
-  throw new UserError(`the Secret ${secret} has no token (or password) for the Git host's API`);
 }

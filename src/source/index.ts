@@ -10,22 +10,5 @@ export { parseRepoUrl } from './url.js';
 export type { RepoUrl, RepoScheme } from './url.js';
 export { isPushedRepository, repositoryMatchKey } from './match-key.js';
 export { redactText, redactUrl } from './redact.js';
-export {
-  revertCommits,
-  createForge,
-  forgeTargetFor,
-  ForgeError,
-  ROLLBACK_TRAILER,
-  rollbackBranch,
-} from './writeback/index.js';
-export type {
-  Forge,
-  ForgeAuth,
-  ForgeKind,
-  ForgeTarget,
-  PullRequest,
-  PullRequestInput,
-  RevertOptions,
-  RevertRequest,
-  RevertResult,
-} from './writeback/index.js';
+export { revertCommits, ROLLBACK_TRAILER, rollbackBranch } from './writeback/index.js';
+export type { RevertOptions, RevertRequest, RevertResult } from './writeback/index.js';

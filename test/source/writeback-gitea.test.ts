@@ -6,7 +6,8 @@
 import { rm } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ForgeClient, ForgeRepo, ForgeUser } from '../../src/dev/forge.js';
-import { forgeTargetFor, revertCommits, type RevertRequest } from '../../src/source/index.js';
+import { revertCommits, type RevertRequest } from '../../src/source/index.js';
+import { forgeTargetFor } from '../../src/forge/index.js';
 import { sharedForge } from '../support/forge.js';
 import { createTestRepo, git, makeTempDir } from '../support/git-servers.js';
 

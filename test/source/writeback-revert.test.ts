@@ -10,11 +10,11 @@ import {
   createGitSource,
   createProcessRunner,
   revertCommits,
-  type Forge,
   type GitInvocation,
-  type PullRequestInput,
   type RevertRequest,
 } from '../../src/source/index.js';
+import { type PullRequestInput } from '../../src/forge/index.js';
+import { FakeForge as SharedFakeForge } from '../forge/fake-forge.js';
 import {
   createTestRepo,
   git,
@@ -342,10 +342,9 @@ describe('mode commit', () => {
 });
 
 describe('mode pullRequest', () => {
-  class FakeForge implements Forge {
-    readonly kind = 'gitea' as const;
-    readonly opened: PullRequestInput[] = [];
-    async openPullRequest(input: PullRequestInput) {
+  /** The shared fake, numbering its pull request as these tests expect. */
+  class FakeForge extends SharedFakeForge {
+    override async openPullRequest(input: PullRequestInput) {
       const reused = this.opened.some((pr) => pr.head === input.head && pr.base === input.base);
       this.opened.push(input);
       return { number: 7, url: `https://forge.example/${input.repo}/pulls/7`, reused };

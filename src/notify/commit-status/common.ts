@@ -10,11 +10,11 @@ import { requireSecretValue } from '../secrets.js';
 import type { NotificationEvent, TargetInput } from '../types.js';
 import { displayUrl } from '../url.js';
 
-/** GitHub's words; GitLab's are mapped from them (gitlab.ts). */
-export type CommitState = 'pending' | 'success' | 'failure' | 'error';
+// The hosts' status vocabulary has one home, the forge client (src/forge); these requests are
+// built here because notifications go through the notify transport (retries, delivery records).
+import { MAX_DESCRIPTION_CHARS, type CommitState } from '../../forge/index.js';
 
-/** GitHub refuses longer descriptions; GitLab and Gitea get the same. */
-export const MAX_DESCRIPTION_CHARS = 140;
+export { MAX_DESCRIPTION_CHARS, type CommitState };
 
 /**
  * A sync that succeeded while objects are still rolling out is `pending` until health settles (the

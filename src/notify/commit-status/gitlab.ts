@@ -4,23 +4,13 @@
  * success | failed | canceled | skipped; `name` is the context) and the token in `PRIVATE-TOKEN`.
  * The API base is `<origin>/api/v4`; target.url overrides it.
  */
+import { gitlabState } from '../../forge/index.js';
 import type { BuildTarget } from '../types.js';
-import {
-  commitState,
-  commitTarget,
-  description,
-  display,
-  statusContext,
-  tokenOf,
-  type CommitState,
-} from './common.js';
+import { commitState, commitTarget, description, display, statusContext, tokenOf } from './common.js';
 
-export type GitLabState = 'pending' | 'success' | 'failed';
-
-/** GitLab has no "error": a status that is not pending or success is failed. */
-export function gitlabState(state: CommitState): GitLabState {
-  return state === 'pending' || state === 'success' ? state : 'failed';
-}
+/** GitLab has no "error": a status that is not pending or success is failed (the forge client's mapping). */
+export { gitlabState };
+export type GitLabState = ReturnType<typeof gitlabState>;
 
 export const build: BuildTarget = (input) => {
   const target = commitTarget(input, (origin) => `${origin}/api/v4`);

@@ -1,7 +1,6 @@
 /** Writing to Git: a rollback recorded as a revert commit, pushed or carried by a pull request. */
 export { revertCommits } from './revert.js';
 export type { NotNeededReason, RevertOptions, RevertRequest, RevertResult } from './revert.js';
-export { createForge, forgeApiFor, forgeTargetFor, ForgeError } from './forge.js';
 export type {
   Forge,
   ForgeApi,
@@ -12,5 +11,5 @@ export type {
   ForgeTargetOptions,
   PullRequest,
   PullRequestInput,
-} from './forge.js';
+} from '../../forge/index.js';
 export { ROLLBACK_TRAILER, rollbackBranch } from './message.js';

@@ -5,13 +5,12 @@
  * condition; the cluster's rollback never depends on it.
  */
 import { join } from 'node:path';
-import { CapstanError, UserError } from '../../core/errors.js';
+import { UserError } from '../../core/errors.js';
 import type { GitCredentials } from '../credentials.js';
-import { classifyGitFailure } from '../git.js';
 import { normaliseTreePath } from '../git-source.js';
-import { quote, redactText } from '../redact.js';
-import { AdvertisementReader, checkSha, refNameProblem } from '../refs.js';
-import { ForgeError, type ForgeTarget } from './forge.js';
+import { quote } from '../redact.js';
+import { checkSha, refNameProblem } from '../refs.js';
+import { ForgeError, type ForgeTarget } from '../../forge/index.js';
 import {
   revertMessage,
   revertSubject,
@@ -20,7 +19,18 @@ import {
   short,
   type RevertedCommit,
 } from './message.js';
-import { classifyPush, complaint, remoteLines, type PushRefusal } from './push.js';
+import type { PushRefusal } from './push.js';
+import {
+  DEFAULT_AUTHOR,
+  advertisedCommits,
+  commitOf,
+  fetchFailure,
+  hasCommit,
+  pushCommit,
+  refusalMessage,
+  writeCommit,
+  type Refusal,
+} from './remote.js';
 import { entryAt, graft, mergeTrees, rootTree, sameEntry } from './tree.js';
 import { WorkRepo, type WorkRepoOptions } from './work-repo.js';
 
@@ -111,7 +121,6 @@ export interface RevertOptions extends WorkRepoOptions {
   readonly now?: () => Date;
 }
 
-const DEFAULT_AUTHOR = { name: 'Capstan', email: 'capstan@localhost' };
 const FIRST_DEPTH = 50;
 const DEFAULT_MAX_DEPTH = 10_000;
 const DEFAULT_MAX_ATTEMPTS = 3;
@@ -231,7 +240,10 @@ async function attemptRevert(
   options: RevertOptions,
 ): Promise<RevertResult | 'moved'> {
   const what = `the rollback of ${appName(c)} (${short(c.bad)} → ${short(c.good)})`;
-  const advertised = await lsRemote(repo, [`refs/heads/${c.branch}`, `refs/heads/${c.rollbackBranch}`]);
+  const advertised = await advertisedCommits(repo, [
+    `refs/heads/${c.branch}`,
+    `refs/heads/${c.rollbackBranch}`,
+  ]);
   if ('refused' in advertised) return refused(repo, c, advertised.refused, c.branch);
   if (!advertised.has(`refs/heads/${c.branch}`)) {
     return {
@@ -316,11 +328,17 @@ async function attemptRevert(
     reverted: listed,
     moreReverted: more,
   });
-  const sha = await commit(repo, c, merged.tree, head, message, options.now ?? (() => new Date()));
+  const sha = await writeCommit(repo, {
+    tree: merged.tree,
+    parent: head,
+    message,
+    author: c.author,
+    date: (options.now ?? (() => new Date()))(),
+  });
   const reverted = listed.map((commit) => commit.sha);
 
   if (c.mode === 'commit') {
-    const pushed = await push(repo, sha, c.branch, []);
+    const pushed = await pushCommit(repo, sha, c.branch);
     if (pushed === 'moved') return 'moved';
     if (pushed !== 'pushed') return refused(repo, c, pushed, c.branch);
     return {
@@ -341,8 +359,7 @@ async function attemptRevert(
     carried = existing;
     reused = true;
   } else {
-    const lease = `--force-with-lease=refs/heads/${c.rollbackBranch}:${existing ?? ''}`;
-    const pushed = await push(repo, sha, c.rollbackBranch, [lease]);
+    const pushed = await pushCommit(repo, sha, c.rollbackBranch, { lease: { expected: existing } });
     if (pushed === 'moved') return 'moved';
     if (pushed !== 'pushed') return refused(repo, c, pushed, c.rollbackBranch);
   }
@@ -382,31 +399,6 @@ async function attemptRevert(
 }
 
 /**
- * The branches of `refs` the server has, with their commits; or, when the server turns the
- * credentials away (read access is checked first), why.
- */
-async function lsRemote(
-  repo: WorkRepo,
-  refs: readonly string[],
-): Promise<
-  Map<string, string> | { refused: { reason: PushRefusal; detail: string; remote: readonly string[] } }
-> {
-  const reader = new AdvertisementReader(`repository ${repo.url.display}`);
-  const { output, error } = await repo.remote('ls-remote', ['ls-remote', '--', repo.url.url, ...refs], {
-    onStdout: (chunk) => reader.push(chunk),
-  });
-  if (error) {
-    if (!output.timedOut && classifyGitFailure(output.stderr) === 'auth') {
-      const detail = complaint(output.stderr, repo.secrets);
-      return { refused: { reason: 'auth', detail, remote: remoteLines(output.stderr, repo.secrets) } };
-    }
-    throw error;
-  }
-  const all = reader.end().refs;
-  return new Map(refs.flatMap((ref) => (all.has(ref) ? [[ref, all.get(ref)!] as const] : [])));
-}
-
-/**
  * Fetches the branch deep enough to hold `bad` (and, normally, `good` behind it): 50 commits, then
  * four times as many each round, up to `maxDepth` (`state.depth` is how deep it is so far).
  */
@@ -441,16 +433,7 @@ async function fetchHistory(
     head = await commitOf(repo, HEAD_REF);
   }
   // `good` is not behind `bad` on the branch (history rewritten between them): ask for it by id.
-  const { error } = await repo.remote('fetch', [
-    'fetch',
-    '--quiet',
-    '--no-tags',
-    '--no-write-fetch-head',
-    '--depth=1',
-    '--',
-    repo.url.url,
-    `+${c.good}:${GOOD_REF}`,
-  ]);
+  const error = await fetchFailure(repo, [`+${c.good}:${GOOD_REF}`], ['--depth=1']);
   if (error || !(await hasCommit(repo, c.good))) {
     throw new UserError(
       `cannot revert to ${short(c.good)}: it is not on branch ${quote(c.branch)} of ${repo.url.display}, and the server would not send it`,
@@ -458,16 +441,6 @@ async function fetchHistory(
     );
   }
   return { head };
-}
-
-async function commitOf(repo: WorkRepo, ref: string): Promise<string> {
-  return (
-    await repo.local('rev-parse', ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])
-  ).trim();
-}
-
-function hasCommit(repo: WorkRepo, sha: string): Promise<boolean> {
-  return repo.succeeds('cat-file', ['cat-file', '-e', `${sha}^{commit}`]);
 }
 
 function isAncestor(repo: WorkRepo, ancestor: string, of: string): Promise<boolean> {
@@ -535,84 +508,11 @@ async function revertedCommits(
   };
 }
 
-async function commit(
-  repo: WorkRepo,
-  c: Checked,
-  tree: string,
-  parent: string,
-  message: string,
-  now: () => Date,
-): Promise<string> {
-  const date = `${Math.floor(now().getTime() / 1000)} +0000`;
-  const env = {
-    GIT_AUTHOR_NAME: c.author.name,
-    GIT_AUTHOR_EMAIL: c.author.email,
-    GIT_AUTHOR_DATE: date,
-    GIT_COMMITTER_NAME: c.author.name,
-    GIT_COMMITTER_EMAIL: c.author.email,
-    GIT_COMMITTER_DATE: date,
-  };
-  const sha = await repo.local(
-    'commit-tree',
-    ['-c', 'commit.gpgSign=false', 'commit-tree', '--no-gpg-sign', tree, '-p', parent],
-    { env, stdin: message },
-  );
-  return sha.trim();
-}
-
-type PushOutcome = 'pushed' | 'moved' | { reason: PushRefusal; detail: string; remote: readonly string[] };
-
-async function push(
-  repo: WorkRepo,
-  sha: string,
-  branch: string,
-  extra: readonly string[],
-): Promise<PushOutcome> {
-  const ref = `refs/heads/${branch}`;
-  const { output, error } = await repo.remote('push', [
-    'push',
-    '--porcelain',
-    '--no-verify',
-    '--no-follow-tags',
-    '--no-signed',
-    ...extra,
-    '--',
-    repo.url.url,
-    `${sha}:${ref}`,
-  ]);
-  const verdict = classifyPush(output, ref, repo.secrets);
-  switch (verdict.kind) {
-    case 'pushed':
-    case 'upToDate':
-      return 'pushed';
-    case 'moved':
-      return 'moved';
-    case 'refused':
-      return verdict;
-    default:
-      throw error ?? new CapstanError('internal', `git push to ${repo.url.display} did not update ${ref}`);
-  }
-}
-
-function refused(
-  repo: WorkRepo,
-  c: Checked,
-  refusal: { reason: PushRefusal; detail: string; remote: readonly string[] },
-  branch: string,
-): RevertResult {
-  const server = refusal.remote.length > 0 ? `; the server said: ${refusal.remote.join(' / ')}` : '';
-  const start = `cannot record the rollback of ${appName(c)} in ${repo.url.display}`;
-  let message: string;
-  switch (refusal.reason) {
-    case 'auth':
-      message = `${start}: the server did not accept ${repo.secrets.length > 0 ? "the Repository's credentials" : 'access without credentials'} (${refusal.detail})${server}`;
-      break;
-    case 'permission':
-      message = `${start}: the Repository's credentials may not push to branch ${quote(branch)} (read-only credentials, or a token without write access: ${refusal.detail})${server}`;
-      break;
-    case 'protected':
-      message = `${start}: the server refused the push to branch ${quote(branch)} (${refusal.detail})${server}; the branch may be protected${c.mode === 'commit' ? ', in which case a pull request can carry the revert' : ''}`;
-      break;
-  }
-  return { outcome: 'refused', reason: refusal.reason, message: redactText(message, repo.secrets) };
+function refused(repo: WorkRepo, c: Checked, refusal: Refusal, branch: string): RevertResult {
+  const message = refusalMessage(repo, refusal, {
+    failed: `cannot record the rollback of ${appName(c)} in ${repo.url.display}`,
+    branch,
+    ...(c.mode === 'commit' ? { alternative: 'a pull request can carry the revert' } : {}),
+  });
+  return { outcome: 'refused', reason: refusal.reason, message };
 }

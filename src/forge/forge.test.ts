@@ -1,56 +1,10 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { describeError } from '../../core/errors.js';
-import { createForge, forgeTargetFor, ForgeError, type ForgeKind, type PullRequestInput } from './forge.js';
+import { describe, expect, it } from 'vitest';
+import { fakeApi, failure as failureWith, json } from './testdata/fake-api.js';
+import { githubPull, giteaPull } from './testdata/recorded.js';
+import { createForge, forgeTargetFor, type ForgeKind, type PullRequestInput } from './index.js';
 
 const TOKEN = 'tok-3f9a8b7c6d5e4f3a2b1c';
-
-interface Seen {
-  method: string;
-  path: string;
-  headers: IncomingMessage['headers'];
-  body: unknown;
-}
-
-type Handler = (seen: Seen, response: ServerResponse) => void;
-
-/** A fake forge API on loopback: records each request, answers with `handler`. */
-async function fakeApi(handler: Handler) {
-  const seen: Seen[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const entry = {
-        method: request.method ?? '',
-        path: request.url ?? '',
-        headers: request.headers,
-        body: text === '' ? undefined : (JSON.parse(text) as unknown),
-      };
-      seen.push(entry);
-      handler(entry, response);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  closers.push(close);
-  return { seen, origin: `http://127.0.0.1:${port}`, port };
-}
-
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((close) => close()));
-});
-
-const json = (response: ServerResponse, status: number, body: unknown) =>
-  response.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+const failure = (promise: Promise<unknown>) => failureWith(promise, [TOKEN]);
 
 const input: PullRequestInput = {
   repo: 'team-a/apps',
@@ -72,18 +26,6 @@ function forge(
     allowInsecureHttp: true,
     ...extra,
   });
-}
-
-/** The error a call threw, checked to carry no token anywhere in its chain. */
-async function failure(promise: Promise<unknown>): Promise<ForgeError> {
-  const error = await promise.then(
-    () => new Error('succeeded, but should have failed'),
-    (thrown: unknown) => thrown as Error,
-  );
-  expect(error).toBeInstanceOf(ForgeError);
-  expect(describeError(error)).not.toContain(TOKEN);
-  expect(String(error.stack)).not.toContain(TOKEN);
-  return error as ForgeError;
 }
 
 describe('GitHub', () => {
@@ -116,12 +58,10 @@ describe('GitHub', () => {
 
   it('reuses an open pull request for the same head', async () => {
     const api = await fakeApi((_, response) =>
-      json(response, 200, [
-        { number: 7, html_url: 'https://github.com/team-a/apps/pull/7', head: { ref: input.head } },
-      ]),
+      json(response, 200, [githubPull({ number: 7, head: input.head, base: 'main' })]),
     );
     const pr = await forge('github', api.origin).openPullRequest(input);
-    expect(pr).toEqual({ number: 7, url: 'https://github.com/team-a/apps/pull/7', reused: true });
+    expect(pr).toEqual({ number: 7, url: 'https://github.com/octocat/Hello-World/pull/7', reused: true });
     expect(api.seen.map((s) => s.method)).toEqual(['GET']);
   });
 
@@ -141,11 +81,7 @@ describe('GitHub', () => {
         });
       }
       lists++;
-      json(
-        response,
-        200,
-        lists === 1 ? [] : [{ number: 9, html_url: 'https://github.com/x/9', head: { ref: input.head } }],
-      );
+      json(response, 200, lists === 1 ? [] : [githubPull({ number: 9, head: input.head, base: 'main' })]);
     });
     expect(await forge('github', api.origin).openPullRequest(input)).toMatchObject({
       number: 9,
@@ -214,23 +150,20 @@ describe('Gitea', () => {
   it('pages through open pull requests for one with the same head and base', async () => {
     const api = await fakeApi((seen, response) => {
       const page = Number(new URL(seen.path, 'http://x').searchParams.get('page'));
-      const filler = Array.from({ length: 50 }, (_, i) => ({
-        number: 100 + i,
-        html_url: 'http://g/x',
-        head: { ref: `other-${i}` },
-        base: { ref: 'main' },
-      }));
+      const filler = Array.from({ length: 50 }, (_, i) =>
+        giteaPull({ number: 100 + i, head: `other-${i}`, base: 'main' }),
+      );
+      // A fork's pull request of the same branch names is a stranger's: not reused.
+      const fork = giteaPull({ number: 4, head: input.head, base: 'main', headRepoId: 99 });
       json(
         response,
         200,
-        page === 1
-          ? filler
-          : [{ number: 5, html_url: 'http://g/5', head: { ref: input.head }, base: { ref: 'main' } }],
+        page === 1 ? filler : [fork, giteaPull({ number: 5, head: input.head, base: 'main' })],
       );
     });
     expect(await forge('gitea', api.origin).openPullRequest(input)).toEqual({
       number: 5,
-      url: 'http://g/5',
+      url: 'http://gitea.local/team-a/apps/pulls/5',
       reused: true,
     });
     expect(api.seen.every((s) => s.method === 'GET')).toBe(true);
@@ -259,13 +192,7 @@ describe('Gitea', () => {
       if (seen.method === 'POST')
         return json(response, 409, { message: 'pull request already exists for these targets' });
       lists++;
-      json(
-        response,
-        200,
-        lists === 1
-          ? []
-          : [{ number: 8, html_url: 'http://g/8', head: { ref: input.head }, base: { ref: 'main' } }],
-      );
+      json(response, 200, lists === 1 ? [] : [giteaPull({ number: 8, head: input.head, base: 'main' })]);
     });
     expect(await forge('gitea', api.origin).openPullRequest(input)).toMatchObject({
       number: 8,

@@ -2,9 +2,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { API_VERSION, type Repository } from '../api/v1alpha1.js';
-import { forgeTargetOf, type ForgeSecret } from './revert.js';
+import { forgeTargetOf as targetWithPurpose, type ForgeSecret } from './repository-forge.js';
 
 const TOKEN = 'tok-91c3e2a7b5d4f6081a2b';
+
+const targetOf = (repository: Repository, secret: ForgeSecret | undefined) =>
+  targetWithPurpose(repository, secret, { feature: 'gitRevert: pullRequest' });
 
 function repository(spec: Partial<Repository['spec']> = {}): Repository {
   return {
@@ -64,37 +67,32 @@ const pr = {
 
 describe('forgeTargetOf', () => {
   it('names the repository on its host, from spec.forge and the Secret', () => {
-    const target = forgeTargetOf(repository(), secret());
+    const target = targetOf(repository(), secret());
     expect(target.repo).toBe('team-a/apps');
     expect(target.forge.kind).toBe('gitea');
   });
 
   it('says what is missing: spec.forge, a Secret, a token', () => {
-    expect(() => forgeTargetOf(repository({ forge: undefined }), secret())).toThrow(
+    expect(() => targetOf(repository({ forge: undefined }), secret())).toThrow(
       /needs spec.forge on Repository team-a\/apps/,
     );
-    expect(() => forgeTargetOf(repository({ secretRef: undefined }), undefined)).toThrow(
-      /has no spec.secretRef/,
-    );
-    expect(() => forgeTargetOf(repository(), undefined)).toThrow(/Secret team-a\/git .* does not exist/);
+    expect(() => targetOf(repository({ secretRef: undefined }), undefined)).toThrow(/has no spec.secretRef/);
+    expect(() => targetOf(repository(), undefined)).toThrow(/Secret team-a\/git .* does not exist/);
     expect(() =>
-      forgeTargetOf(repository(), secret(undefined, { username: 'bot', sshPrivateKey: 'key' })),
+      targetOf(repository(), secret(undefined, { username: 'bot', sshPrivateKey: 'key' })),
     ).toThrow(/has no token \(or password\)/);
   });
 
   it("refuses before reading the token when the Secret does not serve the Repository's URL", () => {
     expect(() =>
-      forgeTargetOf(repository(), secret({ 'capstan.dev/git-urls': 'https://git.example.com/team-b/' })),
+      targetOf(repository(), secret({ 'capstan.dev/git-urls': 'https://git.example.com/team-b/' })),
     ).toThrow(/may not be used for .*git-urls/);
   });
 
   it('refuses an apiUrl on another host unless the Secret covers it, never quoting the token', () => {
     let message = '';
     try {
-      forgeTargetOf(
-        repository({ forge: { kind: 'gitea', apiUrl: 'https://evil.example/api/v1' } }),
-        secret(),
-      );
+      targetOf(repository({ forge: { kind: 'gitea', apiUrl: 'https://evil.example/api/v1' } }), secret());
     } catch (error) {
       message = (error as Error).message;
     }
@@ -106,14 +104,12 @@ describe('forgeTargetOf', () => {
       'capstan.dev/git-urls': 'https://git.example.com/team-a/, https://api.example.com/api/',
     });
     expect(
-      forgeTargetOf(
-        repository({ forge: { kind: 'github', apiUrl: 'https://api.example.com/api/v3' } }),
-        covered,
-      ).repo,
+      targetOf(repository({ forge: { kind: 'github', apiUrl: 'https://api.example.com/api/v3' } }), covered)
+        .repo,
     ).toBe('team-a/apps');
     // Covered host, other path: not covered.
     expect(() =>
-      forgeTargetOf(repository({ forge: { kind: 'github', apiUrl: 'https://api.example.com/v3' } }), covered),
+      targetOf(repository({ forge: { kind: 'github', apiUrl: 'https://api.example.com/v3' } }), covered),
     ).toThrow(/no prefix/);
   });
 
@@ -121,8 +117,8 @@ describe('forgeTargetOf', () => {
     const api = await fakeGitea();
     const url = `${api.origin}/team-a/apps.git`;
     const plain = { 'capstan.dev/git-urls': `${api.origin}/team-a/` };
-    expect(() => forgeTargetOf(repository({ url }), secret(plain))).toThrow(/plain http/);
-    const target = forgeTargetOf(
+    expect(() => targetOf(repository({ url }), secret(plain))).toThrow(/plain http/);
+    const target = targetOf(
       repository({ url }),
       secret({ ...plain, 'capstan.dev/allow-insecure-http': 'true' }),
     );
@@ -134,7 +130,7 @@ describe('forgeTargetOf', () => {
 
   it('uses the password (basic auth) when the Secret has no token, and a covered apiUrl elsewhere', async () => {
     const api = await fakeGitea();
-    const target = forgeTargetOf(
+    const target = targetOf(
       repository({ forge: { kind: 'gitea', apiUrl: `${api.origin}/api/v1` } }),
       secret(
         {
