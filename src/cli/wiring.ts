@@ -20,12 +20,15 @@ import {
   RenderCache,
   type CachedRenderer,
 } from '../render/index.js';
+import { createRenderAt, type RenderAt } from '../review/index.js';
 import { createGitSource, type GitSource } from '../source/index.js';
 
 export interface EngineParts {
   readonly git: GitSource;
   readonly renderer: CachedRenderer;
   readonly tools: Pick<ToolPaths, 'helm' | 'kustomize'>;
+  /** Renders an app at a commit with the engines' checkouts and render cache (plans of changes). */
+  readonly renderAt: RenderAt;
   /** An engine acting through `kube` (the controller's client, or one impersonating a ServiceAccount). */
   engineOn(kube: KubeClient, inventoryKube?: KubeClient): Engine;
 }
@@ -52,10 +55,12 @@ export async function engineParts(options: {
   );
   const workDir = join(options.stateDir, 'work');
   const checkouts = createCheckouts(git, workDir);
+  const toolVersions = { helm: tools.helm, kustomize: tools.kustomize };
   return {
     git,
     renderer,
     tools,
+    renderAt: createRenderAt({ checkouts, renderer, toolVersions }),
     engineOn: (kube, inventoryKube = kube) =>
       createEngine({
         checkouts,
@@ -64,7 +69,7 @@ export async function engineParts(options: {
         renderer,
         inventory: new ConfigMapInventoryStore(inventoryKube),
         workDir,
-        toolVersions: { helm: tools.helm, kustomize: tools.kustomize },
+        toolVersions,
       }),
   };
 }

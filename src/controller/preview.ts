@@ -19,6 +19,7 @@ import { previewOf, type PreviewLimits, type SyncPreview } from '../engine/previ
 import type { Engine } from '../engine/sync.js';
 import { isKubeApiError, type KubeClient } from '../kube/index.js';
 import type { EffectivePolicy } from '../plan/index.js';
+import type { Revision } from '../source/index.js';
 import { checkApplication, type CheckDeps } from './app-checks.js';
 import { revisionFromStatus } from './app-status.js';
 import { toAppSpec } from './application.js';
@@ -74,13 +75,21 @@ export interface ApplicationPreview extends SyncPreview {
   readonly notes: readonly string[];
 }
 
+/**
+ * `revision`: preview that commit instead of the one the next reconcile would apply — a pull
+ * request's head, planned against what the app's branch applied (src/review). Who computes it is
+ * unchanged: the identity rules of `prepare` hold for any revision.
+ */
 export async function previewApplication(
   deps: PreviewDeps,
   app: Application,
   signal?: AbortSignal,
+  options: { readonly revision?: Revision } = {},
 ): Promise<ApplicationPreview> {
   const subject = await deps.prepare(app);
-  const target = await targetOf(deps, app, subject);
+  const target = options.revision
+    ? await explicitTarget(deps, subject, options.revision)
+    : await targetOf(deps, app, subject);
   const result = await subject.actor.engine.sync(
     {
       ...toAppSpec(app, subject.spec, target.source),
@@ -106,6 +115,25 @@ export async function previewApplication(
 interface PreviewTarget {
   readonly source: AppSource & { readonly type: 'git' };
   readonly notes: readonly string[];
+}
+
+/** A revision the caller chose: no rollback pin or dependency gate applies to a what-if. */
+async function explicitTarget(
+  deps: PreviewDeps,
+  subject: PreviewSubject,
+  revision: Revision,
+): Promise<PreviewTarget> {
+  const { spec, repository } = subject;
+  return {
+    source: {
+      type: 'git',
+      repository: await deps.access.source(repository),
+      ref: spec.ref,
+      path: spec.path,
+      revision,
+    },
+    notes: [],
+  };
 }
 
 /** The revision the next reconcile would sync (see application.ts chooseRevision), without its writes. */

@@ -14,6 +14,7 @@
  * and after; field sets name keys, never values.
  */
 import pLimit from 'p-limit';
+import { ANNOTATION, appKey } from '../apply/annotations.js';
 import type { ObjectAction, ObjectResult } from '../apply/applier.js';
 import type { KubeObject, ObjectRef } from '../core/objects.js';
 import type { KubeClient } from '../kube/index.js';
@@ -47,6 +48,11 @@ export interface PreviewObject {
   readonly exists: boolean;
   /** What each manager owns on the live object; empty when there is none (a create). */
   readonly owners: readonly FieldOwner[];
+  /**
+   * The live object belongs to another app (its `capstan.dev/app`), or to none (`''`): a sync would
+   * be refused it, unless it asks to adopt an unmanaged one. Absent when it is this app's, or new.
+   */
+  readonly heldBy?: string;
 }
 
 export interface SyncPreview {
@@ -107,7 +113,9 @@ export async function previewOf(
   const shown = changing.slice(0, limits.maxObjects);
   const limit = pLimit(limits.concurrency);
   const objects = await Promise.all(
-    shown.map((object) => limit(() => previewObject(object, live, limits, options.signal))),
+    shown.map((object) =>
+      limit(() => previewObject(object, appKey(result.app), live, limits, options.signal)),
+    ),
   );
   return {
     revision: result.revision.id,
@@ -120,6 +128,7 @@ export async function previewOf(
 
 async function previewObject(
   result: ObjectResult,
+  app: string,
   live: Pick<KubeClient, 'get'>,
   limits: PreviewLimits,
   signal: AbortSignal | undefined,
@@ -142,7 +151,15 @@ async function previewObject(
     ...(changes.length > limits.maxChanges ? { changesOmitted: changes.length - limits.maxChanges } : {}),
     exists: current !== undefined,
     owners: current ? fieldOwners(current, limits.maxOwnerFields) : [],
+    ...heldByOf(current, app),
   };
+}
+
+/** Who holds a live object that is not this app's (see PreviewObject.heldBy). */
+function heldByOf(current: KubeObject | undefined, app: string): { heldBy?: string } {
+  if (!current) return {};
+  const owner = current.metadata.annotations?.[ANNOTATION.app] ?? '';
+  return owner === app ? {} : { heldBy: owner };
 }
 
 /** The live object, or undefined when it is gone or cannot be read: owners are a courtesy, not a step. */
