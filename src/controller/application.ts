@@ -770,6 +770,7 @@ export function toAppSpec(app: Application, spec: ApplicationSpec, source: AppSp
         : { releaseName: app.metadata.name, namespace: spec.destination.namespace ?? namespace },
     },
     destinationNamespace: spec.destination.namespace ?? namespace,
+    ...(spec.destination.createNamespace ? { createNamespace: true } : {}),
     prune: spec.syncPolicy.prune,
     allowEmpty: spec.syncPolicy.allowEmpty,
     forceRecreate: spec.syncPolicy.forceRecreate,

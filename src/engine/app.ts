@@ -28,6 +28,11 @@ export interface AppSpec {
   readonly render?: RenderOptions;
   /** Namespace for namespaced objects that name none. */
   readonly destinationNamespace?: string;
+  /**
+   * Make the destination Namespace part of the app (created, inventoried, pruned with it), unless
+   * Git has one of that name or it is the app's own namespace.
+   */
+  readonly createNamespace?: boolean;
   /** Delete objects this app applied before and no longer renders. */
   readonly prune: boolean;
   /** Let prune delete everything when the render is empty (normally refused). */

@@ -215,7 +215,8 @@ async function renderDesired(steps: Steps, run: SyncRun, source: ResolvedSource)
     ...(source.cacheKey ? { cacheKey: source.cacheKey } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const desired = await assignNamespaces(rendered.objects, app.destinationNamespace, steps.deps.kube);
+  const assigned = await assignNamespaces(rendered.objects, app.destinationNamespace, steps.deps.kube);
+  const desired = app.createNamespace ? withDestinationNamespace(assigned, app) : assigned;
   assertUnique(desired);
   if (app.policy) assertObjectsAllowed(app.policy, app.identity.namespace, desired);
   return { desired, kind: rendered.kind, inputs: rendered.inputs };
@@ -497,6 +498,22 @@ async function assignNamespaces(
       return { ...object, metadata: { ...object.metadata, namespace: destination ?? 'default' } };
     }),
   );
+}
+
+/**
+ * `destination.createNamespace`: the destination Namespace joins the rendered set, so it meets the
+ * same AccessPolicy checks and RBAC, and is inventoried and pruned like any object of the app. A
+ * Namespace of that name in Git wins (it may carry labels or the adopt annotation); the app's own
+ * namespace exists already and is never made part of an app.
+ */
+function withDestinationNamespace(objects: KubeObject[], app: AppSpec): KubeObject[] {
+  const name = app.destinationNamespace;
+  if (name === undefined || name === app.identity.namespace) return objects;
+  const inGit = objects.some(
+    (o) => o.kind === 'Namespace' && o.apiVersion === 'v1' && o.metadata.name === name,
+  );
+  if (inGit) return objects;
+  return [...objects, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }];
 }
 
 function assertUnique(objects: readonly KubeObject[]): void {

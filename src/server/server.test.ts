@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeClock } from '../../test/support/fake-clock.js';
 import type { PushEvent } from './debounce.js';
 import { CapstanMetrics } from './metrics.js';
-import { createServer } from './server.js';
+import { createServer, type PullRequestEvent } from './server.js';
 import type { ServerDependencies } from './server.js';
 
 const SECRET = 'w3bhook-s3cret-value';
@@ -457,5 +457,83 @@ describe('webhook receivers', () => {
   it('refuses invalid limits when it is built', () => {
     expect(() => setup({ limits: { maxBodyBytes: 0 } })).toThrow(/maxBodyBytes/);
     expect(() => setup({ limits: { ratePerMinute: 1.5 } })).toThrow(/ratePerMinute/);
+  });
+});
+
+describe('pull-request webhooks', () => {
+  const sha = 'a'.repeat(40);
+  const pullRequestBody = (action = 'opened') =>
+    JSON.stringify({
+      action,
+      number: 7,
+      pull_request: {
+        number: 7,
+        merged: false,
+        head: { ref: 'bump', sha, repo: { id: 1 } },
+        base: { ref: 'main', sha: 'b'.repeat(40), repo: { id: 1 } },
+      },
+      repository: {
+        clone_url: 'https://github.com/acme/deploy.git',
+        html_url: 'https://github.com/acme/deploy',
+      },
+    });
+
+  it('hands a signed pull-request event to onPullRequest at once, with the same repository keys as pushes', async () => {
+    const received: PullRequestEvent[] = [];
+    const { app, pushes, settle, metrics } = setup({ onPullRequest: (event) => void received.push(event) });
+    const response = await app.inject(githubRequest(pullRequestBody('synchronize'), 'pull_request'));
+    expect(response.statusCode).toBe(202);
+    expect(response.json()).toEqual({ status: 'accepted' });
+    expect(received).toEqual([
+      {
+        provider: 'github',
+        urls: ['https://github.com/acme/deploy.git', 'https://github.com/acme/deploy'],
+        repositoryKeys: ['github.com/acme/deploy'],
+        pullRequest: {
+          action: 'synchronized',
+          number: 7,
+          headSha: sha,
+          headRef: 'bump',
+          baseRef: 'main',
+          merged: false,
+          fork: false,
+        },
+      },
+    ]);
+    settle();
+    expect(pushes).toEqual([]); // not a push: nothing is fetched for it
+    expect(await webhookCount(metrics, 'github', 'accepted')).toBe(1);
+  });
+
+  it('answers 202 and ignores pull requests on a push-only deployment', async () => {
+    const { app, pushes, settle, metrics } = setup();
+    const response = await app.inject(githubRequest(pullRequestBody(), 'pull_request'));
+    expect(response.statusCode).toBe(202);
+    expect(response.json()).toEqual({ status: 'ignored' });
+    settle();
+    expect(pushes).toEqual([]);
+    expect(await webhookCount(metrics, 'github', 'ignored')).toBe(1);
+  });
+
+  it('refuses a forged pull-request event and a hostile head SHA', async () => {
+    const received: PullRequestEvent[] = [];
+    const { app } = setup({ onPullRequest: (event) => void received.push(event) });
+    const body = pullRequestBody();
+    const forged = await app.inject(githubRequest(body, 'pull_request', `sha256=${sign(body, 'guess')}`));
+    expect(forged.statusCode).toBe(401);
+    const hostile = body.replace(sha, '--upload-pack=touch /tmp/x');
+    const refused = await app.inject(githubRequest(hostile, 'pull_request'));
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().error).toMatch(/head commit/);
+    expect(received).toEqual([]);
+  });
+
+  it('logs a failing onPullRequest without affecting the response', async () => {
+    const { app, logLines } = setup({
+      onPullRequest: () => Promise.reject(new Error('planner down')),
+    });
+    expect((await app.inject(githubRequest(pullRequestBody(), 'pull_request'))).statusCode).toBe(202);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(logLines.join('')).toContain('webhook pull request handler failed');
   });
 });

@@ -3,7 +3,7 @@
  * receivers that turn a Git host's "something was pushed" into a prompt reconcile of the Repository.
  *
  * The server decides nothing about Kubernetes objects. A push it accepts becomes one `onPush` call
- * (after debouncing) naming the repository; the operator maps that to Repository objects with
+ * (after debouncing) naming the repository, a pull-request event one `onPullRequest` call; the operator maps that to Repository objects with
  * `repositoryMatchKey`. A webhook is only ever a hint to look now rather than at the next poll: the
  * URLs in a payload are never fetched, so a forged or misdirected hook can at most cause an extra
  * fetch of a repository some Repository already names.
@@ -35,7 +35,7 @@ import type { CapstanMetrics, WebhookOutcome } from './metrics.js';
 import { TokenBucketRateLimiter, clientKey } from './rate-limit.js';
 import { repositoryMatchKey } from './repository-key.js';
 import { decodeBody, isWebhookProvider, webhookReceivers } from './webhooks/index.js';
-import type { ParsedWebhook, WebhookProvider } from './webhooks/index.js';
+import type { ParsedWebhook, PullRequestChange, WebhookProvider } from './webhooks/index.js';
 
 export interface ServerLimits {
   /** Largest webhook body accepted, enforced while it streams (default 1 MiB). */
@@ -67,6 +67,11 @@ export interface ServerDependencies {
   readonly webhookSecrets: Partial<Record<WebhookProvider, string>>;
   /** Called once per debounced burst of pushes; errors are logged, never sent back to the Git host. */
   readonly onPush: (event: PushEvent) => void | Promise<void>;
+  /**
+   * Called once per accepted pull-request event (opened, new commits, reopened, closed); errors are
+   * logged. Without it, pull-request events are answered 202 and ignored (a push-only deployment).
+   */
+  readonly onPullRequest?: (event: PullRequestEvent) => void | Promise<void>;
   readonly logger?: FastifyBaseLogger;
   readonly limits?: Partial<ServerLimits>;
   /** Time for the rate limiter and the debouncer; tests pass a manual clock. */
@@ -76,6 +81,16 @@ export interface ServerDependencies {
    * the ingress's address and thus one rate-limit bucket. Default false (use the socket's address).
    */
   readonly trustProxy?: boolean | string | string[];
+}
+
+/** An accepted pull-request webhook, named like a push (see `PushEvent`). */
+export interface PullRequestEvent {
+  readonly provider: WebhookProvider;
+  /** Every URL the payload gave for the base repository, as sent; for logs and diagnostics. */
+  readonly urls: readonly string[];
+  /** The base repository as match keys (see `repositoryMatchKey`), as for pushes. */
+  readonly repositoryKeys: readonly string[];
+  readonly pullRequest: PullRequestChange;
 }
 
 export const DEFAULT_LIMITS: Omit<ServerLimits, 'maxDebounceMs'> = {
@@ -214,16 +229,8 @@ export function createServer(deps: ServerDependencies): FastifyInstance {
     if (parsed.kind === 'ignored') {
       return finish(request, reply, provider, 'ignored', 200, { status: 'ignored' }, { event });
     }
-    const urls: string[] = [];
-    const repositoryKeys = new Set<string>();
-    for (const url of parsed.urls) {
-      const key = repositoryMatchKey(url);
-      if (key === undefined) continue;
-      urls.push(url);
-      repositoryKeys.add(key);
-    }
-    const shownUrls = urls.map(redactUrl);
-    if (repositoryKeys.size === 0) {
+    const named = usableRepository(parsed.urls);
+    if (named.repositoryKeys.length === 0) {
       return finish(
         request,
         reply,
@@ -234,25 +241,46 @@ export function createServer(deps: ServerDependencies): FastifyInstance {
         { event, urls: parsed.urls.map(redactUrl) },
       );
     }
-    debouncer.add({
-      provider,
-      urls,
-      repositoryKeys: [...repositoryKeys],
-      ...(parsed.ref === undefined ? {} : { ref: parsed.ref }),
-    });
-    return finish(
-      request,
-      reply,
-      provider,
-      'accepted',
-      202,
-      { status: 'accepted' },
-      {
-        event,
-        urls: shownUrls,
-        ref: parsed.ref,
-      },
-    );
+    return parsed.kind === 'pullRequest'
+      ? handOverPullRequest(request, reply, provider, event, named, parsed.pullRequest)
+      : queuePush(request, reply, provider, event, named, parsed.ref);
+  }
+
+  /** An accepted push waits in the debouncer for the rest of its burst. */
+  function queuePush(
+    request: HookRequest,
+    reply: FastifyReply,
+    provider: WebhookProvider,
+    event: string,
+    named: NamedRepository,
+    ref: string | undefined,
+  ): FastifyReply {
+    debouncer.add({ provider, ...named, ...(ref === undefined ? {} : { ref }) });
+    const shown = { event, urls: named.urls.map(redactUrl), ref };
+    return finish(request, reply, provider, 'accepted', 202, { status: 'accepted' }, shown);
+  }
+
+  /** An accepted pull-request event goes to `onPullRequest` at once (see deliverPullRequest). */
+  function handOverPullRequest(
+    request: HookRequest,
+    reply: FastifyReply,
+    provider: WebhookProvider,
+    event: string,
+    named: NamedRepository,
+    pullRequest: PullRequestChange,
+  ): FastifyReply {
+    const shown = {
+      event,
+      urls: named.urls.map(redactUrl),
+      pullRequest: pullRequest.number,
+      action: pullRequest.action,
+    };
+    if (deps.onPullRequest === undefined) {
+      // A push-only deployment: the host is told it was received, and nothing is planned.
+      return finish(request, reply, provider, 'ignored', 202, { status: 'ignored' }, shown);
+    }
+    deliverPullRequest(app.log, deps.onPullRequest, { provider, ...named, pullRequest });
+    return finish(request, reply, provider, 'accepted', 202, { status: 'accepted' }, shown);
   }
 
   // The webhook routes live in their own scope: their body parsers keep the raw bytes (the HMAC is
@@ -291,6 +319,46 @@ export function createServer(deps: ServerDependencies): FastifyInstance {
   });
 
   return app;
+}
+
+/**
+ * Pull-request events are not debounced: each names one head commit, and the receiver of a newer
+ * one aborts the plan of an older one itself (it knows the pull request; a debouncer keyed by
+ * repository would merge different pull requests).
+ */
+function deliverPullRequest(
+  log: FastifyBaseLogger,
+  onPullRequest: NonNullable<ServerDependencies['onPullRequest']>,
+  event: PullRequestEvent,
+): void {
+  const { number, action, headSha } = event.pullRequest;
+  const fields = { provider: event.provider, urls: event.urls.map(redactUrl), number, action, headSha };
+  log.info(fields, 'webhook pull request');
+  const report = (error: unknown): void =>
+    log.error({ ...fields, error: describeError(error) }, 'webhook pull request handler failed');
+  try {
+    Promise.resolve(onPullRequest(event)).catch(report);
+  } catch (error) {
+    report(error);
+  }
+}
+
+/** The payload's repository URLs that have a match key, and those keys. */
+interface NamedRepository {
+  readonly urls: string[];
+  readonly repositoryKeys: string[];
+}
+
+function usableRepository(urls: readonly string[]): NamedRepository {
+  const usable: string[] = [];
+  const repositoryKeys = new Set<string>();
+  for (const url of urls) {
+    const key = repositoryMatchKey(url);
+    if (key === undefined) continue;
+    usable.push(url);
+    repositoryKeys.add(key);
+  }
+  return { urls: usable, repositoryKeys: [...repositoryKeys] };
 }
 
 function deliverPush(log: FastifyBaseLogger, onPush: ServerDependencies['onPush'], event: PushEvent): void {

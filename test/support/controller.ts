@@ -34,6 +34,7 @@ export async function installCrds(kube: KubeClient): Promise<void> {
     'crd/repositories.capstan.dev',
     'crd/accesspolicies.capstan.dev',
     'crd/notifications.capstan.dev',
+    'crd/applicationgenerators.capstan.dev',
     '--timeout=60s',
   ]);
   await kube.mapper.refresh();
@@ -58,12 +59,14 @@ export async function startTestController(
 ): Promise<TestController> {
   const kube = await createKubeClient({ kubeconfig: inject('kubeconfig') });
   await installCrds(kube);
-  const parts = await engineParts({ stateDir: await makeTempDir('controller'), allowFileUrls: true });
+  const stateDir = await makeTempDir('controller');
+  const parts = await engineParts({ stateDir, allowFileUrls: true });
   const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
   const controller = new Controller({
     kube,
     git: parts.git,
     createEngine: (client) => parts.engineOn(client, kube),
+    renderAt: parts.renderAt,
     tenancy: { defaultServiceAccount: SINGLE_TEAM_APPLIER },
     concurrency: 4,
     resyncMs: options.resyncMs ?? 60_000,

@@ -9,7 +9,7 @@ import { assertNoActiveLeader, LeaderElector } from '../../controller/leader.js'
 import { parseDefaultServiceAccount } from '../../controller/tenancy.js';
 import { UserError } from '../../core/errors.js';
 import { createKubeClient, type KubeClient } from '../../kube/index.js';
-import { CapstanMetrics, createServer, type PushEvent } from '../../server/index.js';
+import { CapstanMetrics, createServer, type PullRequestEvent, type PushEvent } from '../../server/index.js';
 import { startControllerDashboard, type RunningDashboard } from '../../server/dashboard/serve.js';
 import { isPushedRepository } from '../../source/index.js';
 import { EXIT } from '../exit-codes.js';
@@ -56,15 +56,14 @@ export async function runController(flags: ControllerFlags): Promise<number> {
       await kube.mapper.waitForMapping('capstan.dev', kind, { timeoutMs: 60_000 });
     log.info('CRDs installed');
   }
-  const parts = await engineParts({
-    stateDir: flags.stateDir ?? capstanCacheDir(),
-    allowFileUrls: flags.allowFileUrls ?? false,
-  });
+  const stateDir = flags.stateDir ?? capstanCacheDir();
+  const parts = await engineParts({ stateDir, allowFileUrls: flags.allowFileUrls ?? false });
   const metrics = new CapstanMetrics();
   const controller = new Controller({
     kube,
     git: parts.git,
     createEngine: (client) => parts.engineOn(client, kube),
+    renderAt: parts.renderAt,
     tenancy,
     concurrency,
     resyncMs,
@@ -94,6 +93,7 @@ export async function runController(flags: ControllerFlags): Promise<number> {
       ? { github: secret, gitlab: secret, gitea: secret, bitbucket: secret, generic: secret }
       : {},
     onPush: routePush({ kube, controller, isLeading: () => leading }),
+    onPullRequest: routePullRequest({ kube, controller, isLeading: () => leading }),
     logger: log,
   });
   await server.listen({ host, port: portText });
@@ -193,8 +193,22 @@ export function routePush(deps: {
       : forwardPush(deps.kube, event);
 }
 
+/**
+ * Where an accepted pull-request event goes: the leader plans it at once; a standby wakes the
+ * Repositories it names like a push, and the leader, polling them, lists their open pull requests
+ * and plans the head commits it has not planned yet (src/review/pull-requests.ts).
+ */
+export function routePullRequest(deps: {
+  readonly kube: KubeClient;
+  readonly controller: Pick<Controller, 'pullRequestChanged'>;
+  readonly isLeading: () => boolean;
+}): (event: PullRequestEvent) => void | Promise<void> {
+  return (event) =>
+    deps.isLeading() ? void deps.controller.pullRequestChanged(event) : forwardPush(deps.kube, event);
+}
+
 /** A replica that does not lead passes a webhook on to the leader through the Repository's request annotation. */
-async function forwardPush(kube: KubeClient, event: PushEvent): Promise<void> {
+async function forwardPush(kube: KubeClient, event: Pick<PushEvent, 'repositoryKeys'>): Promise<void> {
   const pushed = new Set(event.repositoryKeys);
   const { items } = await kube.list('capstan.dev', 'v1alpha1', 'Repository');
   for (const repo of items) {

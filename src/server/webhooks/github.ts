@@ -1,10 +1,10 @@
 /**
  * GitHub (and GitHub Enterprise Server): `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw
- * body>`, the event in `X-GitHub-Event`. JSON or form-encoded bodies (the server decodes both).
+ * body>`, the event in `X-GitHub-Event` (`push`, `pull_request`, `ping`). JSON or form-encoded bodies (the server decodes both).
  */
 import { hmacSha256Matches, withoutPrefix } from './signature.js';
-import { distinct, field, header, refField, requireUrls, urlField } from './payload.js';
-import type { ParsedWebhook, WebhookHeaders } from './types.js';
+import { distinct, field, header, pullRequestChange, refField, requireUrls, urlField } from './payload.js';
+import type { ParsedWebhook, PullRequestAction, WebhookHeaders } from './types.js';
 
 export const signatureHeaders = ['x-hub-signature-256'] as const;
 
@@ -21,6 +21,38 @@ export function parse(body: unknown, headers: WebhookHeaders): ParsedWebhook {
   const repository = field(body, 'repository');
   const urls = distinct(URL_FIELDS.map((name) => urlField(repository, name)));
   if (event === 'ping') return { kind: 'ping', event, urls };
+  if (event === 'pull_request') return pullRequest(body, event, urls);
   if (event !== 'push') return { kind: 'ignored', event, urls: [] };
   return { kind: 'push', event, urls: requireUrls(urls, event), ref: refField(body, 'ref') };
+}
+
+/** GitHub's actions that change what a plan would say; labels, reviews, edits and the rest do not. */
+const ACTIONS: Readonly<Record<string, PullRequestAction>> = {
+  opened: 'opened',
+  synchronize: 'synchronized',
+  reopened: 'reopened',
+  closed: 'closed',
+};
+
+function pullRequest(body: unknown, event: string, urls: string[]): ParsedWebhook {
+  const action = field(body, 'action');
+  const mapped = typeof action === 'string' && Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
+  if (mapped === undefined) return { kind: 'ignored', event, urls: [] };
+  const pull = field(body, 'pull_request');
+  // The head repository is null when the fork was deleted; unknown counts as a fork.
+  const headRepo = field(pull, 'head', 'repo', 'id');
+  const baseRepo = field(pull, 'base', 'repo', 'id');
+  const change = pullRequestChange(
+    {
+      action: mapped,
+      number: field(body, 'number') ?? field(pull, 'number'),
+      headSha: field(pull, 'head', 'sha'),
+      headRef: field(pull, 'head', 'ref'),
+      baseRef: field(pull, 'base', 'ref'),
+      merged: field(pull, 'merged'),
+      fork: typeof headRepo !== 'number' || headRepo !== baseRepo,
+    },
+    event,
+  );
+  return { kind: 'pullRequest', event, urls: requireUrls(urls, event), pullRequest: change };
 }

@@ -14,9 +14,11 @@ export const webhookReceivers: Readonly<Record<WebhookProvider, WebhookReceiver>
   generic,
 };
 
-export { WEBHOOK_PROVIDERS, isWebhookProvider } from './types.js';
+export { PULL_REQUEST_ACTIONS, WEBHOOK_PROVIDERS, isWebhookProvider } from './types.js';
 export type {
   ParsedWebhook,
+  PullRequestAction,
+  PullRequestChange,
   WebhookHeaders,
   WebhookKind,
   WebhookProvider,

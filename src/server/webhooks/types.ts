@@ -17,20 +17,52 @@ export type WebhookHeaders = Readonly<Record<string, string | readonly string[] 
 /**
  * What a payload asks of Capstan:
  * - `push`: something changed in the named repository; reconcile it.
+ * - `pullRequest`: a pull (merge) request of the named repository was opened, got new commits,
+ *   was reopened or closed; plan it (see src/review/pull-requests.ts).
  * - `ping`: the host is checking the receiver (GitHub on hook creation); answer, do nothing.
- * - `ignored`: an event Capstan does not act on (issues, pull requests, …); answer, do nothing.
+ * - `ignored`: an event Capstan does not act on (issues, comments, PR label edits, …); answer, do nothing.
  */
-export type WebhookKind = 'push' | 'ping' | 'ignored';
+export type WebhookKind = 'push' | 'pullRequest' | 'ping' | 'ignored';
 
-export interface ParsedWebhook {
-  readonly kind: WebhookKind;
+/** The pull-request actions Capstan acts on, in one vocabulary for every host. */
+export const PULL_REQUEST_ACTIONS = ['opened', 'synchronized', 'reopened', 'closed'] as const;
+export type PullRequestAction = (typeof PULL_REQUEST_ACTIONS)[number];
+
+/** A validated pull-request event: every field bounded, the SHA hex only. */
+export interface PullRequestChange {
+  readonly action: PullRequestAction;
+  /** The number people know it by (GitHub/Gitea `number`, GitLab `iid`). */
+  readonly number: number;
+  /** The head commit (40 or 64 lower-case hex digits). */
+  readonly headSha: string;
+  /** The branch carrying the change (a branch name, not `refs/heads/…`). */
+  readonly headRef: string;
+  /** The branch it is to be merged into. */
+  readonly baseRef: string;
+  /** Closed by merging (only meaningful with `closed`). */
+  readonly merged: boolean;
+  /** The head lives in another repository than the base (a fork, or the host would not say). */
+  readonly fork: boolean;
+}
+
+interface WebhookCommon {
   /** The host's own name for the event (`push`, `Tag Push Hook`, `repo:push`), for logs. */
   readonly event: string;
   /** Every spelling of the repository's URL that the payload carries, as sent (unvalidated). */
   readonly urls: readonly string[];
-  /** The ref that moved (`refs/heads/main`), when the payload names exactly one. */
-  readonly ref?: string;
 }
+
+export type ParsedWebhook =
+  | (WebhookCommon & {
+      readonly kind: 'push' | 'ping' | 'ignored';
+      /** The ref that moved (`refs/heads/main`), when the payload names exactly one. */
+      readonly ref?: string;
+    })
+  | (WebhookCommon & {
+      readonly kind: 'pullRequest';
+      /** For a pull request, `urls` are those of the base repository (the one merged into). */
+      readonly pullRequest: PullRequestChange;
+    });
 
 export interface WebhookReceiver {
   /**
