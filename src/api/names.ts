@@ -28,3 +28,13 @@ export const ROLLBACK_ANNOTATION = 'capstan.dev/rollback';
 
 /** Rejected revisions kept in status (newest first). */
 export const MAX_REJECTED = 20;
+
+/**
+ * The annotation `capstan promote` sets on the TARGET Application: JSON `{"id", "from", "mode", "by"?}`
+ * (`from` the source Application's name, `mode` `pullRequest` or `push`). The controller performs
+ * it with the target Repository's credentials and answers in `status.promotion`; handled once per `id`.
+ */
+export const PROMOTE_ANNOTATION = 'capstan.dev/promote';
+
+/** The label naming the app an Application is one environment of (`capstan promote APP`). */
+export const APP_LABEL = 'capstan.dev/app';
