@@ -5,6 +5,7 @@
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import type { KubeObject } from '../core/objects.js';
+import { applicationGeneratorSpecSchema, applicationGeneratorStatusSchema } from './generator.js';
 import {
   accessPolicySpecSchema,
   applicationSpecSchema,
@@ -204,8 +205,31 @@ export function notificationCrd(): KubeObject {
   });
 }
 
+/** Applications made from a template, one per branch, folder, list entry or open pull request. */
+export function applicationGeneratorCrd(): KubeObject {
+  return crd({
+    kind: 'ApplicationGenerator',
+    plural: 'applicationgenerators',
+    singular: 'applicationgenerator',
+    shortNames: ['appgen'],
+    spec: applicationGeneratorSpecSchema,
+    status: applicationGeneratorStatusSchema,
+    columns: [
+      { name: 'Source', type: 'string', jsonPath: '.spec.sourceRef.name' },
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      {
+        name: 'Status',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+        priority: 1,
+      },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  });
+}
+
 export function crds(): KubeObject[] {
-  return [repositoryCrd(), applicationCrd(), accessPolicyCrd(), notificationCrd()];
+  return [repositoryCrd(), applicationCrd(), accessPolicyCrd(), notificationCrd(), applicationGeneratorCrd()];
 }
 
 /** The YAML of deploy/crds.yaml. */

@@ -20,6 +20,7 @@ export {
   MAX_REJECTED,
   MAX_RESOURCES,
   REQUESTED_AT_ANNOTATION,
+  PROMOTE_ANNOTATION,
   ROLLBACK_ANNOTATION,
   VERSION,
 } from './names.js';
@@ -79,6 +80,23 @@ export const repositorySpecSchema = z.object({
     .describe(
       "The Git host's API, for pull requests (Applications' rollback.gitRevert: pullRequest). The token is the Secret's `token`, else its password.",
     ),
+  pullRequests: z
+    .object({
+      plan: z
+        .boolean()
+        .default(false)
+        .describe(
+          "Plan each open pull request into a branch this Repository's Applications follow: a commit status capstan/plan/<namespace> and one comment with what merging it would do (each app's dry-run as its ServiceAccount). Needs spec.forge and a token that may write statuses and comments.",
+        ),
+      forks: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Plan pull requests from forks too. Off by default: the comment shows live cluster state (names, diffs) to whoever opened the pull request, and a fork can be opened by anyone who can read the repository.',
+        ),
+    })
+    .optional()
+    .describe('What Capstan does for pull (merge) requests on spec.forge.'),
 });
 
 export const renderSpecSchema = z.object({
@@ -118,8 +136,14 @@ export const applicationSpecSchema = z.object({
       namespace: localName
         .optional()
         .describe('Namespace for namespaced objects that name none; default the Application namespace.'),
+      createNamespace: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Make the destination namespace part of the app: created before its objects, deleted with it when prune is on (as any object it applies, so the AccessPolicy must allow the Namespace kind and that name). A Namespace manifest of that name in Git wins; an existing namespace no app manages is refused, not taken over (adopt it with a manifest annotated capstan.dev/adopt).',
+        ),
     })
-    .default({}),
+    .default({ createNamespace: false }),
   syncPolicy: z
     .object({
       automated: z.boolean().default(true).describe('Apply new revisions without being asked.'),
@@ -183,6 +207,28 @@ export const applicationSpecSchema = z.object({
         ),
     })
     .default({ automatic: false, gitRevert: 'commit' }),
+  promotion: z
+    .object({
+      from: z
+        .object({ name: localName })
+        .describe('The source Application (same namespace, same Git repository), e.g. web-staging.'),
+      automatic: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Promote by itself each new revision the source becomes Healthy at (one pull request, updated; never a rejected revision, never one twice).',
+        ),
+      mode: z
+        .enum(['pullRequest', 'push'])
+        .default('pullRequest')
+        .describe(
+          "pullRequest: a branch capstan/promote/<this Application> and a pull request on the Repository's spec.forge; push: a commit pushed to this Application's branch.",
+        ),
+    })
+    .optional()
+    .describe(
+      "Promotion into this Application (an environment branch): make its path equal the source's path at the source's last healthy revision.",
+    ),
 });
 
 /** A namespace name, or a glob over names where `*` stands for any run of characters. */
@@ -403,6 +449,35 @@ export const rollbackStatusSchema = z.object({
 });
 export type RollbackStatus = z.output<typeof rollbackStatusSchema>;
 
+export const PROMOTION_STATES = [
+  'Pending',
+  'PullRequestOpened',
+  'Pushed',
+  'UpToDate',
+  'Refused',
+  'Failed',
+] as const;
+
+/** A promotion's answer (src/promote/): never a credential in it. */
+export const promotionStatusSchema = z.object({
+  id: z.string(),
+  /** The source Application. */
+  from: z.string(),
+  /** The source's revision promoted (its last healthy one), once known. */
+  sourceRevision: z.string().optional(),
+  mode: z.enum(['pullRequest', 'push']).optional(),
+  automatic: z.boolean().optional(),
+  by: z.string().optional(),
+  state: z.enum(PROMOTION_STATES),
+  message: z.string(),
+  /** The pull request. */
+  url: z.string().optional(),
+  /** The commit pushed (to the target branch, or the pull request's branch). */
+  sha: z.string().optional(),
+  at: z.string(),
+});
+export type PromotionStatus = z.output<typeof promotionStatusSchema>;
+
 export const applicationStatusSchema = z.object({
   observedGeneration: z.number().int().optional(),
   conditions: z.array(conditionSchema).optional(),
@@ -433,6 +508,10 @@ export const applicationStatusSchema = z.object({
   rollback: rollbackStatusSchema.optional(),
   /** The id of the last `capstan.dev/rollback` request handled. */
   lastHandledRollback: z.string().optional(),
+  /** The last promotion into this Application (`capstan promote`, or spec.promotion.automatic). */
+  promotion: promotionStatusSchema.optional(),
+  /** The id of the last `capstan.dev/promote` request handled. */
+  lastHandledPromotion: z.string().optional(),
 });
 export type ApplicationStatus = z.output<typeof applicationStatusSchema>;
 

@@ -10,6 +10,8 @@ import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerAppCommands } from './commands/apps.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerHistoryCommand } from './commands/history.js';
+import { registerPlanCommand } from './commands/plan.js';
+import { registerPromoteCommand } from './commands/promote.js';
 import { registerSyncCommands } from './commands/sync.js';
 import { EXIT } from './exit-codes.js';
 
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerSyncCommands(program);
   registerAppCommands(program);
   registerHistoryCommand(program);
+  registerPlanCommand(program);
+  registerPromoteCommand(program);
   registerControllerCommand(program);
   registerDashboardCommand(program);
   registerDevCommands(program);

@@ -6,6 +6,7 @@
  */
 import {
   GROUP,
+  PROMOTE_ANNOTATION,
   REQUESTED_AT_ANNOTATION,
   ROLLBACK_ANNOTATION,
   VERSION,
@@ -16,7 +17,7 @@ import { splitApiVersion } from '../core/objects.js';
 import { messageOf } from '../core/errors.js';
 import type { Engine, SyncResult } from '../engine/sync.js';
 import { serviceAccountIdentity, startInformer, type Informer, type KubeClient } from '../kube/index.js';
-import { isPushedRepository, type GitSource, type RevertOptions } from '../source/index.js';
+import { isPushedRepository, type GitSource, type RevertOptions, type Revision } from '../source/index.js';
 import {
   dependenciesOf,
   reconcileApplication,
@@ -29,7 +30,9 @@ import type { SyncTrigger } from './app-status.js';
 import { ConfigMapHistoryStore } from './history.js';
 import { LiveHealth } from './live-health.js';
 import { startNotifications } from './notifications.js';
+import { startGenerators, type Generators } from '../generate/index.js';
 import { recordRollbackInGit, type RevertDeps } from './revert.js';
+import { reconcilePromotion, type PromotionDeps } from '../promote/index.js';
 import { StatusConflictError } from './status.js';
 import { readyOf } from './dependencies.js';
 import { DriftWatcher } from './drift.js';
@@ -44,6 +47,9 @@ import {
   type ApplicationPreview,
 } from './preview.js';
 import type { ServiceAccountRef, TenancyOptions } from './tenancy.js';
+import { planChange, type ChangePlan, type PlanRequest, type RenderAt } from '../review/index.js';
+import { PullRequestPlans, type PullRequestNotice } from '../review/pull-requests.js';
+import { repositoryForge } from './repository-forge.js';
 
 export interface ControllerLog {
   debug(fields: Record<string, unknown>, message: string): void;
@@ -79,6 +85,8 @@ export interface ControllerOptions {
   readonly notificationsAllowLinkLocal?: boolean;
   /** How Git reverts of automatic rollbacks run (temp space, file:// for tests). */
   readonly writeback?: RevertOptions;
+  /** Renders an app at a commit for plans of changes (src/review); without it, `planChange` refuses. */
+  readonly renderAt?: RenderAt;
   readonly hooks?: {
     readonly onReconcile?: (kind: 'application' | 'repository', seconds: number, ok: boolean) => void;
     readonly onSynced?: (app: Application, result: SyncResult) => void;
@@ -96,13 +104,17 @@ export interface ControllerOptions {
 /** How soon a status computed from an overtaken copy is computed again (the informer catches up). */
 const RECOMPUTE_AFTER_MS = 200;
 
-type QueueKey = `app/${string}` | `health/${string}` | `revert/${string}` | `repo/${string}`;
+/** `promote/`: a promotion into that Application (src/promote/), asked for or automatic. */
+type QueueKey =
+  `app/${string}` | `health/${string}` | `revert/${string}` | `promote/${string}` | `repo/${string}`;
 
 export class Controller {
   private queue: WorkQueue<QueueKey> | undefined;
   private applications: Informer<Application> | undefined;
   private repositories: Informer<Repository> | undefined;
   private policies: PolicyIndex | undefined;
+  /** ApplicationGenerators (src/generate/): Applications made per branch, folder, entry, pull request. */
+  private generators: Generators | undefined;
   private started = false;
   /** Why each waiting full reconcile was asked for (the first reason wins), for history. */
   private readonly triggers = new Map<string, SyncTrigger>();
@@ -112,7 +124,13 @@ export class Controller {
   /** Repositories a webhook announced, so their Applications' history says "webhook". */
   private readonly pushed = new Set<string>();
   /** Computes previews with this run's engines, fetches and informers; unset while not running. */
-  private previewer: ((app: Application, signal?: AbortSignal) => Promise<ApplicationPreview>) | undefined;
+  private previewer:
+    | ((app: Application, signal?: AbortSignal, revision?: Revision) => Promise<ApplicationPreview>)
+    | undefined;
+  /** Plans changes with this run's informers, fetches and previews; unset while not running. */
+  private planner: ((request: PlanRequest) => Promise<ChangePlan>) | undefined;
+  /** Plans of pull requests on the Git host (src/review/pull-requests.ts); unset while not running. */
+  private pullRequestPlans: PullRequestPlans | undefined;
 
   constructor(private readonly options: ControllerOptions) {}
 
@@ -175,6 +193,17 @@ export class Controller {
       return engine;
     };
 
+    const generators = startGenerators(kube, {
+      signal,
+      log,
+      git: this.options.git,
+      access,
+      repositories: { get: (n, ns) => this.repositories?.get(n, ns) },
+      recordEvent,
+      now,
+      ...scope,
+    });
+    this.generators = generators;
     const notifications = startNotifications(kube, {
       signal,
       log,
@@ -245,7 +274,7 @@ export class Controller {
       ...(this.options.hooks?.onQueueDepth ? { onDepthChange: this.options.hooks.onQueueDepth } : {}),
       handler: async (key) => {
         const [kind, namespace, name] = key.split('/') as [
-          'app' | 'health' | 'revert' | 'repo',
+          'app' | 'health' | 'revert' | 'promote' | 'repo',
           string,
           string,
         ];
@@ -261,6 +290,15 @@ export class Controller {
               recordEvent,
               now,
               ...(this.options.writeback ? { git: this.options.writeback } : {}),
+            },
+            promotionDeps: {
+              kube,
+              repositories: { get: (n, ns) => this.repositories!.get(n, ns) },
+              access,
+              recordEvent,
+              now,
+              ...(this.options.writeback ? { git: this.options.writeback } : {}),
+              ...(this.options.renderAt ? { plan: (request: PlanRequest) => this.planChange(request) } : {}),
             },
             repositoryDeps: {
               kube,
@@ -316,6 +354,7 @@ export class Controller {
         });
         // Its Repository now has a ref to resolve.
         this.enqueueSourceOf(app);
+        this.enqueuePromotions(undefined, app);
       },
       onUpdate: (previous, app) => {
         if (wantsReconcile(previous, app)) {
@@ -327,11 +366,13 @@ export class Controller {
             this.enqueueSourceOf(app);
         }
         if (readyOf(previous) !== readyOf(app)) this.enqueueDependents(app);
+        this.enqueuePromotions(previous, app);
       },
       onDelete: (app) => {
         const appKey = `${app.metadata.namespace}/${app.metadata.name}`;
         queue.forget(`app/${appKey}`);
         queue.forget(`health/${appKey}`);
+        queue.forget(`promote/${appKey}`);
         liveHealth.forget(appKey);
         this.options.hooks?.onAppDeleted?.(app.metadata.namespace, app.metadata.name);
         this.enqueueDependents(app);
@@ -343,8 +384,9 @@ export class Controller {
       this.applications.synced,
       policies.synced,
       notifications.synced,
+      generators.synced,
     ]);
-    this.previewer = (app, previewSignal) =>
+    this.previewer = (app, previewSignal, revision) =>
       previewApplication(
         {
           prepare: controllerPreparer({
@@ -368,7 +410,37 @@ export class Controller {
         },
         app,
         previewSignal,
+        revision ? { revision } : {},
       );
+    const renderAt = this.options.renderAt;
+    if (renderAt)
+      this.planner = (request) =>
+        planChange(
+          {
+            listApplications: async (ns) =>
+              (this.applications?.list() ?? []).filter(
+                (app) => ns === undefined || app.metadata.namespace === ns,
+              ),
+            repository: async (ns, n) => this.repositories?.get(n, ns),
+            access,
+            git: this.options.git,
+            renderAt,
+            preview: (app, revision, previewSignal) => this.previewSync(app, previewSignal, revision),
+          },
+          request,
+        );
+    if (renderAt)
+      this.pullRequestPlans = new PullRequestPlans({
+        repositories: {
+          list: () => this.repositories?.list() ?? [],
+          get: (n, ns) => this.repositories?.get(n, ns),
+        },
+        applications: { list: () => this.applications?.list() ?? [] },
+        forgeOf: (repository) => repositoryForge(kube)(repository, { feature: 'spec.pullRequests.plan' }),
+        plan: (request) => this.planChange(request),
+        log,
+        wakeAnnotation: REQUESTED_AT_ANNOTATION,
+      });
     this.started = true;
     log.info(
       { applications: this.applications.list().length, repositories: this.repositories.list().length },
@@ -378,8 +450,12 @@ export class Controller {
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     this.started = false;
     this.previewer = undefined;
+    this.planner = undefined;
+    await this.pullRequestPlans?.close();
+    this.pullRequestPlans = undefined;
     await queue.shutdown({ drain: false });
     await notifications.close();
+    await generators.close();
     await Promise.allSettled([this.repositories.stopped, this.applications.stopped, policies.stopped]);
   }
 
@@ -388,13 +464,32 @@ export class Controller {
    * as the app's ServiceAccount, at the revision its next reconcile would apply. Only while this
    * controller runs (a standby replica has no engines, fetches or informers to compute it with).
    */
-  async previewSync(app: Application, signal?: AbortSignal): Promise<ApplicationPreview> {
+  async previewSync(
+    app: Application,
+    signal?: AbortSignal,
+    revision?: Revision,
+  ): Promise<ApplicationPreview> {
     const previewer = this.previewer;
     if (!previewer)
       throw new PreviewUnavailableError(
         'the controller does not run on this replica now (it is starting, or a standby)',
       );
-    return previewer(app, signal);
+    return previewer(app, signal, revision);
+  }
+
+  /**
+   * What merging a change would do to the Applications this controller reconciles (src/review):
+   * each touched app dry-run at the head commit as its own ServiceAccount, like `previewSync`.
+   */
+  async planChange(request: PlanRequest): Promise<ChangePlan> {
+    if (!this.options.renderAt)
+      throw new PreviewUnavailableError('this controller was started without a renderer for plans');
+    const planner = this.planner;
+    if (!planner)
+      throw new PreviewUnavailableError(
+        'the controller does not run on this replica now (it is starting, or a standby)',
+      );
+    return planner(request);
   }
 
   /**
@@ -411,8 +506,31 @@ export class Controller {
       matched++;
       this.pushed.add(`${repo.metadata.namespace}/${repo.metadata.name}`);
       this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`, { urgent: true });
+      // Generators listing its branches or pull requests look again too.
+      this.generators?.wake(repo.metadata.namespace, repo.metadata.name);
     }
     return matched;
+  }
+
+  /**
+   * A webhook announced a pull request opened, pushed to, reopened or closed: its plan on the Git
+   * host (Repositories with spec.pullRequests.plan), and the generators listing pull requests look
+   * again. Returns how many Repositories want plans of it.
+   */
+  pullRequestChanged(notice: PullRequestNotice): number {
+    const keys = new Set(notice.repositoryKeys);
+    for (const repo of this.repositories?.list() ?? [])
+      if (isPushedRepository((repo.spec as { url?: string }).url ?? '', keys))
+        this.generators?.wake(repo.metadata.namespace, repo.metadata.name);
+    return this.pullRequestPlans?.pullRequestChanged(notice) ?? 0;
+  }
+
+  /**
+   * Runs now the ApplicationGenerators listing the Repository `namespace/repositoryName` (a pull
+   * request opened or closed there); returns how many. `repositoriesPushed` wakes them too.
+   */
+  wakeGenerators(namespace: string, repositoryName: string): number {
+    return this.generators?.wake(namespace, repositoryName) ?? 0;
   }
 
   /** Urgent keys (someone is waiting: a person's edit or request, a push) go before the backlog. */
@@ -423,10 +541,11 @@ export class Controller {
   }
 
   private async handle(
-    kind: 'app' | 'health' | 'revert' | 'repo',
+    kind: 'app' | 'health' | 'revert' | 'promote' | 'repo',
     namespace: string,
     name: string,
     deps: {
+      promotionDeps: PromotionDeps;
       appDeps: (key: string) => ApplicationReconcilerDeps;
       repositoryDeps: Parameters<typeof reconcileRepository>[0];
       revertDeps: RevertDeps;
@@ -436,7 +555,14 @@ export class Controller {
     if (kind === 'repo') {
       const result = await reconcileRepository(deps.repositoryDeps, namespace, name);
       this.pushed.delete(appKey);
+      // Pull requests whose webhook was missed (or reached a standby) are planned from here.
+      const polled = this.repositories?.get(name, namespace);
+      if (polled) this.pullRequestPlans?.reviewOpen(polled);
       return result;
+    }
+    if (kind === 'promote') {
+      await reconcilePromotion(deps.promotionDeps, namespace, name);
+      return undefined;
     }
     if (kind === 'revert') {
       const app = this.applications?.get(name, namespace);
@@ -520,6 +646,35 @@ export class Controller {
   private enqueueSourceOf(app: Application): void {
     const source = (app.spec as { sourceRef?: { name?: string } }).sourceRef?.name;
     if (source) this.enqueue(`repo/${app.metadata.namespace}/${source}`);
+  }
+
+  /**
+   * Promotions `app`'s change may call for: a new `capstan.dev/promote` request or promotion spec
+   * on it; and, when its health or last healthy revision moved, an automatic promotion into each
+   * Application promoting from it (src/promote/ decides whether there is anything to do).
+   */
+  private enqueuePromotions(previous: Application | undefined, app: Application): void {
+    const { namespace, name } = app.metadata;
+    const promote = (a: Application) => a.metadata.annotations?.[PROMOTE_ANNOTATION];
+    if (
+      (promote(app) !== undefined && promote(previous ?? app) !== promote(app)) ||
+      (previous === undefined && (promote(app) !== undefined || app.spec.promotion?.automatic)) ||
+      (previous !== undefined &&
+        previous.metadata.generation !== app.metadata.generation &&
+        app.spec.promotion)
+    )
+      this.enqueue(`promote/${namespace}/${name}`, { urgent: true });
+    const healthOf = (a: Application | undefined) =>
+      `${a?.status?.health?.status}/${a?.status?.lastHealthyRevision?.sha}/${a?.status?.rollback?.from}`;
+    // A new Application (a start-up) is no news to the others: each target enqueued itself above.
+    if (previous === undefined || healthOf(previous) === healthOf(app)) return;
+    for (const other of this.applications?.list() ?? [])
+      if (
+        other.metadata.namespace === namespace &&
+        other.spec.promotion?.automatic &&
+        other.spec.promotion.from.name === name
+      )
+        this.enqueue(`promote/${namespace}/${other.metadata.name}`);
   }
 
   private enqueueDependents(app: Application): void {

@@ -76,6 +76,16 @@ export interface GitSource {
    * removed), or undefined when either commit is not there: a hint, so it never fetches.
    */
   changedPaths(repo: Repository, from: string, to: string): Promise<readonly string[] | undefined>;
+  /**
+   * The branches the server advertises now (name without `refs/heads/` → commit), read under the
+   * limits of every ref advertisement: a server advertising a million refs is refused, not read.
+   */
+  listBranches(repo: Repository): Promise<ReadonlyMap<string, string>>;
+  /**
+   * Every folder of `commit` (`apps`, `apps/web`, …), fetched first if need be. More than `max`
+   * (default 10,000) is a user error: a repository decides how many folders it holds.
+   */
+  listDirectories(repo: Repository, commit: string, options?: { max?: number }): Promise<readonly string[]>;
 }
 
 export interface GitLogEntry {
@@ -120,6 +130,8 @@ const MAX_MESSAGE_LENGTH = 16 * 1024;
  */
 const MAX_LOG_BYTES = 256 * 1024;
 const MAX_CHANGED_PATHS_BYTES = 4 * 1024 * 1024;
+/** Folders `listDirectories` returns at most, unless told otherwise. */
+const DEFAULT_MAX_DIRECTORIES = 10_000;
 /** One `ls-tree -l` entry: a path longer than Linux's PATH_MAX could not be checked out anyway. */
 const MAX_TREE_ENTRY_BYTES = 4096 + 128;
 /**
@@ -583,6 +595,43 @@ export function createGitSource(options: GitSourceOptions): GitSource {
         );
         if (output.exitCode !== 0 || output.stdoutTruncated) return undefined;
         return output.stdout.split('\0').filter((path) => path !== '');
+      });
+    },
+
+    async listBranches(repo) {
+      return withSession(repo, async (session) => {
+        const advertised = await lsRemote(session, ['refs/heads/*']);
+        const branches = new Map<string, string>();
+        for (const [name, sha] of advertised.refs)
+          if (name.startsWith('refs/heads/')) branches.set(name.slice('refs/heads/'.length), sha);
+        return branches;
+      });
+    },
+
+    async listDirectories(repo, commit, listOptions = {}) {
+      const sha = checkSha(commit);
+      const max = listOptions.max ?? DEFAULT_MAX_DIRECTORIES;
+      return withSession(repo, async (session) => {
+        if (!(await hasCommit(session, sha))) await ensureCommit(session, sha);
+        // Trees only (-d), recursively, NUL-terminated and streamed: refused past `max`, never held.
+        const folders: string[] = [];
+        const entries = new RecordSplitter({
+          separator: 0,
+          maxRecordBytes: MAX_TREE_ENTRY_BYTES,
+          onRecord: (path) => {
+            if (folders.length >= max)
+              throw new UserError(`commit ${sha} in ${session.url.display} holds more than ${max} folders`);
+            folders.push(path);
+          },
+          tooLong: () =>
+            new UserError(
+              `commit ${sha} in ${session.url.display} holds a path longer than ${MAX_TREE_ENTRY_BYTES} bytes`,
+            ),
+        });
+        const listing = ['ls-tree', '-r', '-d', '-z', '--name-only', '--end-of-options', sha];
+        await local(session, 'ls-tree', listing, { onStdout: (chunk) => entries.push(chunk) });
+        entries.end();
+        return folders;
       });
     },
 
