@@ -222,7 +222,7 @@ export const applicationSpecSchema = z.object({
         .enum(['pullRequest', 'push'])
         .default('pullRequest')
         .describe(
-          "pullRequest: a branch capstan/promote/<this Application> and a pull request on the Repository's spec.forge; push: a commit pushed to this Application's branch.",
+          "pullRequest: a branch capstan/promote/<namespace>/<this Application> and a pull request on the Repository's spec.forge; push: a commit pushed to this Application's branch.",
         ),
     })
     .optional()

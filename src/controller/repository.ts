@@ -11,7 +11,7 @@ import {
   type RepositoryStatus,
 } from '../api/v1alpha1.js';
 import { isCapstanError, messageOf, UserError } from '../core/errors.js';
-import { parseDuration } from '../core/time.js';
+import { parseDuration, pollInterval } from '../core/time.js';
 import type { KubeClient } from '../kube/index.js';
 import {
   redactText,
@@ -222,7 +222,7 @@ export async function reconcileRepository(
         (app.spec as { sourceRef?: { name?: string } }).sourceRef?.name === name,
     );
   const refs = [...new Set(users.map((app) => (app.spec as { ref?: string }).ref ?? 'main'))].sort();
-  const interval = parseDuration(spec.interval);
+  const interval = pollInterval(spec.interval);
   // Jitter spreads polls of many repositories over the interval instead of one burst.
   const nextPoll = Math.round(interval * (0.9 + 0.2 * (deps.random ?? Math.random)()));
 

@@ -94,6 +94,18 @@ export function backoffDelay(
 // ── Durations ────────────────────────────────────────────────────────────────────────────────────
 
 /**
+ * The shortest interval anything that polls on a tenant's schedule (a Repository, an
+ * ApplicationGenerator) runs at: `interval: 1ms` would otherwise be a busy loop of git or forge
+ * calls that one namespace points at everyone's controller.
+ */
+export const MIN_POLL_INTERVAL_MS = 1_000;
+
+/** A tenant's poll interval, never shorter than MIN_POLL_INTERVAL_MS. */
+export function pollInterval(text: string): number {
+  return Math.max(MIN_POLL_INTERVAL_MS, parseDuration(text, { allowZero: true }));
+}
+
+/**
  * The grammar `parseDuration` reads, as the OpenAPI pattern the CRDs declare so the API server
  * rejects malformed durations: one or more `<number><unit>`, unit `ms`, `s`, `m` or `h`, as Flux
  * and Argo CD users write them. It cannot count, so zero and overflow are left to `parseDuration`.

@@ -6,12 +6,13 @@ const MARKER = '<!-- capstan:plan -->';
 const SHA = 'a'.repeat(40);
 
 describe('commentBody', () => {
-  it('puts the marker first when the body lacks it, and keeps a body that has it', () => {
+  it('puts the marker first unless it is the first line already (a marker elsewhere does not count)', () => {
     expect(commentBody({ marker: MARKER, body: 'plan' })).toBe(`${MARKER}\nplan`);
-    expect(commentBody({ marker: MARKER, body: `plan\n${MARKER}` })).toBe(`plan\n${MARKER}`);
+    expect(commentBody({ marker: MARKER, body: `${MARKER}\nplan` })).toBe(`${MARKER}\nplan`);
+    expect(commentBody({ marker: MARKER, body: `plan\n${MARKER}` })).toBe(`${MARKER}\nplan\n${MARKER}`);
   });
 
-  it('cuts a long body with a visible note, keeping a marker that was at its end', () => {
+  it('cuts a long body with a visible note, keeping the marker first', () => {
     const body = commentBody({ marker: MARKER, body: `${'z'.repeat(100_000)}\n${MARKER}` });
     expect(body.length).toBeLessThanOrEqual(MAX_COMMENT_CHARS);
     expect(body.startsWith(`${MARKER}\n`)).toBe(true);

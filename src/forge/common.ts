@@ -157,11 +157,18 @@ export function commentBody(comment: CommentInput): string {
     throw new ForgeError('user', 'a comment marker must be one non-empty line of at most 200 characters');
   }
   if (typeof body !== 'string') throw new ForgeError('user', 'a comment body must be text');
-  const marked = body.includes(marker) ? body : `${marker}\n${body}`;
+  // The marker is the first line, always: a body may quote anything (a plan quotes a pull request's
+  // diff), so a marker anywhere else would let a pull request's author name another comment.
+  const marked = isMarkedWith(body, marker) ? body : `${marker}\n${body}`;
   if (marked.length <= MAX_COMMENT_CHARS) return marked;
-  const head = cutAt(marked, MAX_COMMENT_CHARS - TRUNCATED.length);
-  if (head.includes(marker)) return `${head}${TRUNCATED}`;
-  return `${marker}\n${cutAt(marked, MAX_COMMENT_CHARS - TRUNCATED.length - marker.length - 1)}${TRUNCATED}`;
+  return `${cutAt(marked, MAX_COMMENT_CHARS - TRUNCATED.length)}${TRUNCATED}`;
+}
+
+/** Whether `body`'s first line is `marker` (the only place a marker counts; see commentBody). */
+export function isMarkedWith(body: string, marker: string): boolean {
+  if (!body.startsWith(marker)) return false;
+  const next = body.charAt(marker.length);
+  return next === '' || next === '\n' || next === '\r';
 }
 
 /** The first `length` UTF-16 units, without half a surrogate pair at the end. */
@@ -199,7 +206,7 @@ export async function upsertMarkedComment(api: CommentApi, comment: CommentInput
   const self = await api.ownUserId();
   for (let page = 1; page <= MAX_COMMENT_PAGES; page++) {
     const { comments, last } = await api.page(page);
-    const mine = comments.find((c) => c.authorId === self && c.body.includes(comment.marker));
+    const mine = comments.find((c) => c.authorId === self && isMarkedWith(c.body, comment.marker));
     if (mine !== undefined) {
       await api.edit(mine.id, body);
       return { id: mine.id, created: false };

@@ -168,7 +168,7 @@ describe('GitHub comments', () => {
 
   it('finds its comment on a later page', async () => {
     const comments = Array.from({ length: 70 }, (_, i) => githubComment(i + 1, 'chatter', 'someone', 2));
-    comments.push(githubComment(71, `${MARKER} old`, BOT.login, BOT.id));
+    comments.push(githubComment(71, `${MARKER}\nold`, BOT.login, BOT.id));
     const api = await githubWithComments(comments);
     expect(await client(api.origin).upsertComment(REPO, 1347, { marker: MARKER, body: 'new' })).toEqual({
       id: 71,

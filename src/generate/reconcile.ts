@@ -19,7 +19,7 @@ import {
 } from '../api/generator.js';
 import { GROUP, type Application, type Repository } from '../api/v1alpha1.js';
 import { isCapstanError, messageOf } from '../core/errors.js';
-import { parseDuration } from '../core/time.js';
+import { pollInterval } from '../core/time.js';
 import { isNotFound, type KubeClient } from '../kube/index.js';
 import { redactText } from '../source/index.js';
 import { outcomeConditions } from '../controller/conditions.js';
@@ -65,7 +65,7 @@ export async function reconcileGenerator(
     return {};
   }
   const spec = parsed.spec;
-  const every = { requeueAfterMs: parseDuration(spec.interval) };
+  const every = { requeueAfterMs: pollInterval(spec.interval) };
   if (spec.suspend) {
     await writeStatus(deps, generator, {
       state: 'failed',

@@ -3,7 +3,7 @@
  * branch's head with the target path replaced by the source path's tree at the promoted commit,
  * as one commit — files added, changed and removed under the target path, nothing else touched.
  * Pushed to the target branch (fast-forward; a branch that moved is rebuilt on its new head), or
- * to `capstan/promote/<target>` (force-updated with a lease: one pull request per target, reused).
+ * to `capstan/promote/<namespace>/<target>` (force-updated with a lease: one pull request per target, reused).
  */
 import { UserError } from '../core/errors.js';
 import type { GitCredentials } from '../source/credentials.js';
@@ -133,7 +133,7 @@ function checkRequest(request: PromoteGitRequest): Checked {
     if (problem !== undefined || branch.startsWith('refs/'))
       throw new UserError(`branch ${quote(branch)} is not valid: ${problem ?? 'give its short name'}`);
   }
-  const prBranch = promotionBranch(d.target.name);
+  const prBranch = promotionBranch(d.namespace, d.target.name);
   const prProblem = refNameProblem(prBranch);
   if (prProblem !== undefined) throw new UserError(`branch ${quote(prBranch)} is not valid: ${prProblem}`);
   if (request.mode === 'pullRequest' && request.forge === undefined)

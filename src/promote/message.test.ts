@@ -21,7 +21,7 @@ describe('promotion message', () => {
     const summary = promotionSummary(d, [{ status: 'A', path: 'prod/web/`@everyone`\u001b[31m.yaml' }], {
       truncated: false,
     });
-    expect(summary).toContain("- added `prod/web/'@everyone'.yaml`");
+    expect(summary).toContain('- added `` prod/web/`@everyone`.yaml ``');
     expect(summary).toContain('### Files changed (1)');
   });
 });

@@ -4,6 +4,7 @@
  * it changes. File paths come from the repository (hostile): control characters go, backticks
  * cannot close a code span, lengths are bounded.
  */
+import { code } from '../review/markdown.js';
 import { cleanLine } from '../source/writeback/message.js';
 
 export const PROMOTED_FROM_TRAILER = 'Capstan-Promoted-From';
@@ -53,9 +54,13 @@ export function promotionMessage(d: PromotionDescription): string {
   ].join('\n');
 }
 
-/** The branch a pull request carries the promotion on: one per target Application, reused. */
-export function promotionBranch(target: string): string {
-  return `capstan/promote/${target}`;
+/**
+ * The branch a pull request carries the promotion on: one per target Application, reused. The
+ * namespace is part of it: two teams' Applications of the same name on one repository must not
+ * share (and rewrite) each other's branch and pull request.
+ */
+export function promotionBranch(namespace: string, target: string): string {
+  return `capstan/promote/${namespace}/${target}`;
 }
 
 /** The Markdown a pull request's body (or its comment) carries: what moves, and the files. */
@@ -67,9 +72,9 @@ export function promotionSummary(
   const listed = files.slice(0, MAX_LISTED_FILES);
   const rest = files.length - listed.length;
   return [
-    `Promotes **${d.namespace}/${d.source.name}** at \`${d.source.sha}\` (its last healthy revision, branch \`${d.source.branch}\`) into **${d.namespace}/${d.target.name}** (branch \`${d.target.branch}\`).`,
+    `Promotes **${d.namespace}/${d.source.name}** at ${codeSpan(d.source.sha)} (its last healthy revision, branch ${codeSpan(d.source.branch)}) into **${d.namespace}/${d.target.name}** (branch ${codeSpan(d.target.branch)}).`,
     '',
-    `Makes \`${folder(d.target.path)}\` on \`${d.target.branch}\` equal to \`${folder(d.source.path)}\` at \`${short(d.source.sha)}\`; nothing else in the branch changes.`,
+    `Makes ${codeSpan(folder(d.target.path))} on ${codeSpan(d.target.branch)} equal to ${codeSpan(folder(d.source.path))} at ${codeSpan(short(d.source.sha))}; nothing else in the branch changes.`,
     '',
     `### Files changed (${files.length}${more.truncated ? '+' : ''})`,
     '',
@@ -92,10 +97,12 @@ function statusWord(status: string): string {
   }
 }
 
-/** A path shown verbatim in Markdown: inside a code span that no backtick in it can close. */
-function codeSpan(path: string): string {
-  const clean = cleanLine(path, MAX_PATH_CHARS).replace(/`/g, "'");
-  return `\`${clean}\``;
+/**
+ * A path or branch (a tenant wrote it) shown verbatim in Markdown: one bounded line inside a code
+ * span that no backtick in it can close, so it makes no link, tag or mention.
+ */
+function codeSpan(text: string): string {
+  return code(cleanLine(text, MAX_PATH_CHARS));
 }
 
 function folder(path: string): string {

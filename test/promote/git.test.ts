@@ -153,10 +153,10 @@ describe('promoteInGit', () => {
     const first = await promoteInGit(pr, { tempDir });
     expect(first).toMatchObject({ outcome: 'pullRequest', reused: false });
     if (first.outcome !== 'pullRequest') return;
-    expect(await f.repo.head('capstan/promote/web-production')).toBe(first.sha);
+    expect(await f.repo.head('capstan/promote/shop/web-production')).toBe(first.sha);
     expect(forge.opened).toEqual([
       expect.objectContaining({
-        head: 'capstan/promote/web-production',
+        head: 'capstan/promote/shop/web-production',
         base: 'production',
         title: `promote web: staging@${f.staged.slice(0, 12)} → production`,
       }),

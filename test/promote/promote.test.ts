@@ -239,20 +239,20 @@ describe('capstan promote', () => {
     expect(pull).toMatchObject({
       state: 'open',
       base: { ref: 'production' },
-      head: { ref: 'capstan/promote/web-production' },
+      head: { ref: `capstan/promote/${namespace}/web-production` },
     });
     expect(pull.title).toBe(`promote web: staging@${staged.slice(0, 12)} → production`);
     expect(pull.body).toContain('### Files changed (3)');
-    expect(pull.body).toMatch(/added `web\/new\.yaml`/);
-    expect(pull.body).toMatch(/removed `web\/old\.yaml`/);
-    expect(pull.body).toMatch(/changed `web\/deploy\.yaml`/);
+    expect(pull.body).toMatch(/added ` web\/new\.yaml `/);
+    expect(pull.body).toMatch(/removed ` web\/old\.yaml `/);
+    expect(pull.body).toMatch(/changed ` web\/deploy\.yaml `/);
     // The plan of the promotion commit: what merging it does to production (src/review).
     expect(pull.body).toContain('### Capstan plan:');
     expect(pull.body).toContain(`${namespace}/web-production`);
     expect(pull.body).not.toContain('could not be made');
 
     // The branch: production's web/ is staging's, and nothing else moved.
-    const branch = 'capstan/promote/web-production';
+    const branch = `capstan/promote/${namespace}/web-production`;
     expect(await fileOn(branch, 'web/deploy.yaml')).toBe(webDeployment('2'));
     expect(await fileOn(branch, 'web/new.yaml')).toBe(configMap('new'));
     expect(await fileOn(branch, 'web/old.yaml')).toBeUndefined();
@@ -304,7 +304,7 @@ describe('capstan promote', () => {
     );
     const before = {
       production: await branchHead('production'),
-      pr: await branchHead('capstan/promote/web-production'),
+      pr: await branchHead(`capstan/promote/${namespace}/web-production`),
     };
     const result = await promote();
     expect(result.code).toBe(1);
@@ -314,7 +314,7 @@ describe('capstan promote', () => {
     const app = await getApp(t.kube, namespace, 'web-production');
     expect(app.status?.promotion?.state).toBe('Refused');
     expect(await branchHead('production')).toBe(before.production);
-    expect(await branchHead('capstan/promote/web-production')).toBe(before.pr);
+    expect(await branchHead(`capstan/promote/${namespace}/web-production`)).toBe(before.pr);
     const events = JSON.parse(await kubectlOk(['get', 'events', '-n', namespace, '-o', 'json'])) as {
       items: { reason: string; message: string }[];
     };
@@ -370,10 +370,14 @@ describe('capstan promote', () => {
     );
     expect(second.url).toBe(first.url);
     expect(second.sha).not.toBe(first.sha);
-    const pulls = (await openPulls()).filter((p) => p.head.ref === 'capstan/promote/web-production');
+    const pulls = (await openPulls()).filter(
+      (p) => p.head.ref === `capstan/promote/${namespace}/web-production`,
+    );
     expect(pulls).toHaveLength(1);
     expect(pulls[0]!.head.sha).toBe(second.sha);
-    expect(await fileOn('capstan/promote/web-production', 'web/deploy.yaml')).toBe(webDeployment('6'));
+    expect(await fileOn(`capstan/promote/${namespace}/web-production`, 'web/deploy.yaml')).toBe(
+      webDeployment('6'),
+    );
     // The description tells of web 5; one comment, edited in place, tells of web 6.
     const comments = await forge.api<{ body: string }[]>(
       'GET',

@@ -46,7 +46,7 @@ whose spec.ref is the branch ENV; both must use the same Git repository. The CLI
 credentials: it sets the annotation capstan.dev/promote on the target Application, and the
 controller promotes with the target Repository's credentials. It refuses (status.promotion.state
 Refused, and a PromotionRefused Event) when the source is not Healthy now, has no last healthy
-revision, runs a rollback or is suspended. A pull request goes on branch capstan/promote/<target>
+revision, runs a rollback or is suspended. A pull request goes on branch capstan/promote/<namespace>/<target>
 (one per target, updated) through the Repository's spec.forge and its Secret's token.
 
 Examples:
