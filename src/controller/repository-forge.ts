@@ -14,6 +14,9 @@ import { forgeApiFor, forgeTargetFor, type ForgeAuth, type ForgeTarget } from '.
 import type { KubeClient } from '../kube/index.js';
 import { checkCredentialScope, CredentialScopeError } from '../source/credential-scope.js';
 
+/** The longest a forge API request waits for its answer, whatever the Repository's spec.timeout. */
+export const MAX_FORGE_REQUEST_MS = 30_000;
+
 /** A Secret as far as a forge token goes: its annotations (where it may go) and its data (base64). */
 export interface ForgeSecret {
   readonly metadata?: { readonly annotations?: Readonly<Record<string, string>> | undefined } | undefined;
@@ -91,7 +94,10 @@ export function forgeTargetOf(
     ...(spec.forge.apiUrl === undefined ? {} : { apiUrl: spec.forge.apiUrl }),
     apiUrlOnOtherHost: otherHost,
     allowInsecureHttp,
-    timeoutMs: parseDuration(spec.timeout),
+    // spec.timeout is the tenant's bound for its git operations (a clone may rightly take long);
+    // an API call answers in seconds or not at all, and a longer wait would let the tenant's host hold
+    // the controller's shared workers (plans, generators, comments): capped per request.
+    timeoutMs: Math.min(parseDuration(spec.timeout), MAX_FORGE_REQUEST_MS),
   });
 }
 

@@ -125,6 +125,39 @@ describe('GitHub', () => {
     expect(timeout.message).toMatch(/timed out/);
   });
 
+  it("abandons a call when the caller's signal aborts, before the timeout", async () => {
+    const slow = await fakeApi(() => {});
+    const client = forge('gitea', slow.origin, { timeoutMs: 60_000 });
+    const abort = new AbortController();
+    const startedMs = Date.now();
+    const pending = failure(
+      client.setCommitStatus(
+        'team-a/apps',
+        'a'.repeat(40),
+        { state: 'pending', context: 'capstan/plan', description: 'planning' },
+        { signal: abort.signal },
+      ),
+    );
+    setTimeout(() => abort.abort(), 50);
+    const error = await pending;
+    expect(error.kind).toBe('transient');
+    expect(error.message).toMatch(/abandoned/);
+    expect(Date.now() - startedMs).toBeLessThan(5_000);
+    const listing = await failure(
+      client.listOpenPullRequests('team-a/apps', { signal: AbortSignal.abort() }),
+    );
+    expect(listing.message).toMatch(/abandoned/);
+    const comment = await failure(
+      client.upsertComment(
+        'team-a/apps',
+        7,
+        { marker: '<!-- m -->', body: 'b' },
+        { signal: AbortSignal.abort() },
+      ),
+    );
+    expect(comment.message).toMatch(/abandoned/);
+  });
+
   it('is transient on 5xx', async () => {
     const api = await fakeApi((_, response) => json(response, 502, { message: 'bad gateway' }));
     expect((await failure(forge('github', api.origin).openPullRequest(input))).kind).toBe('transient');

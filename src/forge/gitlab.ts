@@ -21,7 +21,7 @@ import {
   upsertMarkedComment,
   type CommentApi,
 } from './common.js';
-import type { ForgeHttp } from './http.js';
+import { abandonedOnAbort, type ForgeHttp } from './http.js';
 import {
   ForgeError,
   MAX_LABELS,
@@ -47,9 +47,10 @@ export function gitlab(http: ForgeHttp): Forge {
     openPullRequest: (input) => openMergeRequest(http, input),
     getPullRequest: (repo, number) => getMergeRequest(http, repo, number),
     listOpenPullRequests: (repo, options) => listOpen(http, repo, options),
-    upsertComment: (repo, number, comment) =>
-      upsertMarkedComment(notesApi(http, repo, checkNumber(number), ownUserId), comment),
-    setCommitStatus: (repo, sha, status) => setCommitStatus(http, repo, sha, status),
+    upsertComment: (repo, number, comment, options) =>
+      upsertMarkedComment(notesApi(http, repo, checkNumber(number), ownUserId, options?.signal), comment),
+    setCommitStatus: (repo, sha, status, options) =>
+      setCommitStatus(http, repo, sha, status, options?.signal),
     blockedUntil: () => http.blockedUntil(),
   };
 }
@@ -111,7 +112,9 @@ async function listOpen(
       per_page: String(PAGE_SIZE),
       page: String(page),
     };
-    const response = await http.request('GET', `${projectPath(repo)}/merge_requests?${query(params)}`);
+    const response = await http.request('GET', `${projectPath(repo)}/merge_requests?${query(params)}`, {
+      signal: options?.signal,
+    });
     if (response.status !== 200) throw http.failure(what, response);
     const items = answer({ http, what }, response.body).list(PAGE_SIZE);
     for (const item of items) {
@@ -187,11 +190,12 @@ function notesApi(
   repo: string,
   number: number,
   ownUserId: () => Promise<number>,
+  signal: AbortSignal | undefined,
 ): CommentApi {
   const path = `${projectPath(repo)}/merge_requests/${number}/notes`;
   const what = `commenting on merge request !${number} of ${repo}`;
   return {
-    ownUserId,
+    ownUserId: () => abandonedOnAbort(ownUserId, signal, what),
     async page(page) {
       const params = {
         sort: 'asc',
@@ -199,7 +203,7 @@ function notesApi(
         per_page: String(COMMENT_PAGE_SIZE),
         page: String(page),
       };
-      const response = await http.request('GET', `${path}?${query(params)}`, { large: true });
+      const response = await http.request('GET', `${path}?${query(params)}`, { large: true, signal });
       if (response.status !== 200) throw http.failure(what, response);
       const notes = answer({ http, what }, response.body).list(COMMENT_PAGE_SIZE);
       return {
@@ -216,11 +220,11 @@ function notesApi(
       };
     },
     async edit(id, body) {
-      const response = await http.request('PUT', `${path}/${id}`, { body: { body } });
+      const response = await http.request('PUT', `${path}/${id}`, { body: { body }, signal });
       if (response.status !== 200) throw http.failure(what, response);
     },
     async create(body) {
-      const response = await http.request('POST', path, { body: { body } });
+      const response = await http.request('POST', path, { body: { body }, signal });
       if (response.status !== 201) throw http.failure(what, response);
       return answer({ http, what }, response.body).field('id').positiveInteger();
     },
@@ -232,10 +236,12 @@ async function setCommitStatus(
   repo: string,
   sha: string,
   input: Parameters<Forge['setCommitStatus']>[2],
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const status = checkStatus(sha, input);
   const what = `setting the commit status ${status.context} of ${sha.slice(0, 12)} in ${repo}`;
   const response = await http.request('POST', `${projectPath(repo)}/statuses/${sha}`, {
+    signal,
     body: {
       state: gitlabState(status.state),
       name: status.context,

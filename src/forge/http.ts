@@ -48,6 +48,8 @@ export interface RequestOptions {
   readonly body?: unknown;
   /** The answer may be large (a page of comments): read up to 16 times the usual bound. */
   readonly large?: boolean;
+  /** The caller's: abandons the request (with the timeout, whichever comes first). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** The API root, refused when the token would leak through it. */
@@ -126,14 +128,21 @@ export class ForgeHttp {
     const what = `${method} ${this.api.display}${path.replace(/\?.*$/, '')}`;
     this.failIfBlocked(what);
     const url = new URL(`${this.api.url.pathname.replace(/\/+$/, '')}${path}`, this.api.url.origin);
-    const response = await this.send(method, url, what, options.body);
+    const response = await this.send(method, url, what, options.body, options.signal);
     const text = await this.readBounded(response, what, options.large === true);
     const body = parseJson(text);
     this.checkRateLimit(response, body, what);
     return { status: response.status, body };
   }
 
-  private async send(method: Method, url: URL, what: string, body: unknown): Promise<Response> {
+  private async send(
+    method: Method,
+    url: URL,
+    what: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<Response> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
     try {
       return await fetch(url, {
         method,
@@ -144,18 +153,17 @@ export class ForgeHttp {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         // A redirect would take the token wherever it points.
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.timeoutMs),
+        // The signal bounds the whole request, the reading of its answer included.
+        signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       });
     } catch (error) {
-      const timedOut =
-        error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-      throw new ForgeError(
-        'transient',
-        timedOut
-          ? `${what} timed out after ${Math.round(this.timeoutMs / 1000)}s`
-          : `${what} failed: cannot reach ${this.api.url.host}`,
-        { cause: this.redactedCause(error) },
-      );
+      const message =
+        signal?.aborted === true
+          ? `${what} was abandoned (the caller gave up waiting)`
+          : timeout.aborted
+            ? `${what} timed out after ${Math.round(this.timeoutMs / 1000)}s`
+            : `${what} failed: cannot reach ${this.api.url.host}`;
+      throw new ForgeError('transient', message, { cause: this.redactedCause(error) });
     }
   }
 
@@ -328,6 +336,35 @@ export class ForgeHttp {
     const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
     return new Error(redactText(`${message}${cause}`, this.secrets));
   }
+}
+
+/**
+ * `start()`, or a transient ForgeError as soon as `signal` aborts: for a call made without the
+ * signal (the token's own user, asked once per client and shared), which still ends by its own
+ * timeout. Not started when the signal has aborted already.
+ */
+export function abandonedOnAbort<T>(
+  start: () => Promise<T>,
+  signal: AbortSignal | undefined,
+  what: string,
+): Promise<T> {
+  if (signal === undefined) return start();
+  const abandoned = () => new ForgeError('transient', `${what} was abandoned (the caller gave up waiting)`);
+  if (signal.aborted) return Promise.reject(abandoned());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abandoned());
+    signal.addEventListener('abort', onAbort, { once: true });
+    start().then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 function parseJson(text: string): unknown {

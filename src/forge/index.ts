@@ -9,6 +9,7 @@ export { gitlabState } from './gitlab.js';
 export { MAX_RETRY_AFTER_MS } from './http.js';
 export { ForgeError, MAX_LABELS, MAX_NAME_CHARS, MAX_REF_CHARS, MAX_TITLE_CHARS } from './types.js';
 export type {
+  CallOptions,
   CommentInput,
   CommitState,
   CommitStatusInput,

@@ -18,7 +18,7 @@ import {
   type CommentApi,
   type CommentSummary,
 } from './common.js';
-import type { ApiResponse, ForgeHttp } from './http.js';
+import { abandonedOnAbort, type ApiResponse, type ForgeHttp } from './http.js';
 import {
   ForgeError,
   type Forge,
@@ -60,9 +60,13 @@ export function ownerRepoForge(http: ForgeHttp, dialect: OwnerRepoDialect): Forg
     openPullRequest: (input) => openPullRequest(http, dialect, input),
     getPullRequest: (repo, number) => getPullRequest(http, dialect, repo, number),
     listOpenPullRequests: (repo, options) => listOpen(http, dialect, repo, options),
-    upsertComment: (repo, number, comment) =>
-      upsertMarkedComment(commentApi(http, dialect, repo, checkNumber(number), ownUserId), comment),
-    setCommitStatus: (repo, sha, status) => setCommitStatus(http, repo, sha, status),
+    upsertComment: (repo, number, comment, options) =>
+      upsertMarkedComment(
+        commentApi(http, dialect, repo, checkNumber(number), ownUserId, options?.signal),
+        comment,
+      ),
+    setCommitStatus: (repo, sha, status, options) =>
+      setCommitStatus(http, repo, sha, status, options?.signal),
     blockedUntil: () => http.blockedUntil(),
   };
 }
@@ -118,7 +122,7 @@ async function listOpen(
       ...(base === undefined ? {} : dialect.baseQuery(base)),
       ...dialect.pageQuery(page, dialect.pageSize),
     };
-    const response = await http.request('GET', `${path}?${query(params)}`);
+    const response = await http.request('GET', `${path}?${query(params)}`, { signal: options?.signal });
     if (response.status !== 200) throw http.failure(what, response);
     const items = answer({ http, what }, response.body).list(dialect.pageSize);
     for (const item of items) {
@@ -199,16 +203,18 @@ function commentApi(
   repo: string,
   number: number,
   ownUserId: () => Promise<number>,
+  signal: AbortSignal | undefined,
 ): CommentApi {
   const path = ownerRepoPath(repo);
   const what = `commenting on pull request #${number} of ${repo}`;
   return {
-    ownUserId,
+    ownUserId: () => abandonedOnAbort(ownUserId, signal, what),
     async page(page) {
       const paging = dialect.commentPageQuery(page);
       const suffix = paging === undefined ? '' : `?${query(paging)}`;
       const response = await http.request('GET', `${path}/issues/${number}/comments${suffix}`, {
         large: true,
+        signal,
       });
       if (response.status !== 200) throw http.failure(what, response);
       const items = answer({ http, what }, response.body).list(
@@ -218,11 +224,17 @@ function commentApi(
       return { comments: items.map(commentSummary), last };
     },
     async edit(id, body) {
-      const response = await http.request('PATCH', `${path}/issues/comments/${id}`, { body: { body } });
+      const response = await http.request('PATCH', `${path}/issues/comments/${id}`, {
+        body: { body },
+        signal,
+      });
       if (![200, 201, 204].includes(response.status)) throw http.failure(what, response);
     },
     async create(body) {
-      const response = await http.request('POST', `${path}/issues/${number}/comments`, { body: { body } });
+      const response = await http.request('POST', `${path}/issues/${number}/comments`, {
+        body: { body },
+        signal,
+      });
       if (response.status !== 201) throw http.failure(what, response);
       return answer({ http, what }, response.body).field('id').positiveInteger();
     },
@@ -246,10 +258,12 @@ async function setCommitStatus(
   repo: string,
   sha: string,
   input: Parameters<Forge['setCommitStatus']>[2],
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const status = checkStatus(sha, input);
   const what = `setting the commit status ${status.context} of ${sha.slice(0, 12)} in ${repo}`;
   const response = await http.request('POST', `${ownerRepoPath(repo)}/statuses/${sha}`, {
+    signal,
     body: {
       state: status.state,
       context: status.context,

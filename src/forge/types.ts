@@ -58,7 +58,12 @@ export interface PullRequestInfo {
   readonly labels: readonly string[];
 }
 
-export interface ListPullRequestsOptions {
+/** What any call may carry: a signal that abandons it (its request is aborted; it rejects). */
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface ListPullRequestsOptions extends CallOptions {
   /** Only pull requests into this branch. */
   readonly base?: string;
   /** At most this many (default 100, at most 1000), newest first as the host lists them. */
@@ -106,9 +111,14 @@ export interface Forge {
    * Finds the comment of the token's own user containing `marker` and edits it, or creates one.
    * Comments by anybody else are never edited, whatever they contain.
    */
-  upsertComment(repo: string, number: number, comment: CommentInput): Promise<UpsertedComment>;
+  upsertComment(
+    repo: string,
+    number: number,
+    comment: CommentInput,
+    options?: CallOptions,
+  ): Promise<UpsertedComment>;
   /** Sets the commit's status for `context` (a later one for the same context replaces it). */
-  setCommitStatus(repo: string, sha: string, status: CommitStatusInput): Promise<void>;
+  setCommitStatus(repo: string, sha: string, status: CommitStatusInput, options?: CallOptions): Promise<void>;
   /**
    * Until when the host's rate limit blocks calls (each fails fast with a transient ForgeError
    * carrying `retryAfterMs`); undefined when not blocked. Optional so that fakes may leave it out.
@@ -132,7 +142,7 @@ export interface ForgeOptions {
   readonly auth: ForgeAuth;
   /** The token's owner accepts that it goes over plain http:// (as `capstan.dev/allow-insecure-http`). */
   readonly allowInsecureHttp?: boolean;
-  /** Per request; default 30 s. */
+  /** Per request; default 30 s. A call's own `signal` (CallOptions) can end it sooner. */
   readonly timeoutMs?: number;
   /** Bytes of a response body read at most; default 1 MiB (comment pages: 16 times that). */
   readonly maxResponseBytes?: number;

@@ -238,4 +238,43 @@ describe('PreviewComments', () => {
     await h.settle();
     expect(h.written).toHaveLength(1);
   });
+
+  it('gives a write that hangs up at its deadline, and does not wait for it when closed', async () => {
+    const clock = new FakeClock();
+    const signals: AbortSignal[] = [];
+    const logged: string[] = [];
+    const forge = {
+      kind: 'gitea',
+      // A host that never answers: the call ends only when its signal aborts.
+      upsertComment: (
+        _repo: string,
+        _number: number,
+        _comment: CommentInput,
+        options?: { signal?: AbortSignal },
+      ) =>
+        new Promise((_resolve, reject) => {
+          signals.push(options!.signal!);
+          options!.signal!.addEventListener('abort', () => reject(new ForgeError('transient', 'abandoned')));
+        }),
+    } as unknown as Forge;
+    const comments = new PreviewComments({
+      generators: { get: (name) => (name === 'previews' ? generator() : undefined) },
+      applications: { list: () => [app(3, 'True')] },
+      repositories: { get: () => repository },
+      forgeOf: async () => ({ forge, repo: 'team/apps' }),
+      log: { debug: () => {}, info: () => {}, warn: (_fields, message) => void logged.push(message) },
+      clock,
+      backoff: { jitter: 0 },
+    });
+    comments.start();
+    await clock.advanceAsync(0);
+    expect(signals).toHaveLength(1);
+    await clock.advanceAsync(2 * 60_000);
+    expect(signals[0]!.aborted).toBe(true);
+    expect(logged).toContain('writing the preview comment failed; retrying');
+    await clock.advanceAsync(1_000); // the retry
+    expect(signals).toHaveLength(2);
+    await comments.close();
+    expect(signals[1]!.aborted).toBe(true);
+  });
 });

@@ -11,14 +11,19 @@
  * once more). A forge error is logged (src/forge redacts tokens out of its messages, and the log
  * gets the message redacted once more) and retried: after the wait a rate limit names, else with
  * the queue's backoff, a few times, then at the next change.
+ *
+ * Each tenant's forge is its own: the queue is fair across namespaces (tenant-queue.ts, one write of
+ * a namespace at a time, below the controller's limit), and a write has a deadline
+ * (WRITE_TIMEOUT_MS) its forge calls are aborted at, so a host that never answers holds one worker
+ * of its own namespace for that long at most.
  */
 import { applicationGeneratorSpecSchema, type ApplicationGenerator } from '../api/generator.js';
 import type { Application, Repository } from '../api/v1alpha1.js';
 import { isCapstanError, messageOf } from '../core/errors.js';
-import type { BackoffPolicy, Clock } from '../core/time.js';
+import { systemClock, type BackoffPolicy, type Clock } from '../core/time.js';
 import { ForgeError, type ForgeTarget } from '../forge/index.js';
 import { redactText } from '../source/index.js';
-import { WorkQueue, type Result } from '../controller/queue.js';
+import type { Result } from '../controller/queue.js';
 import {
   environmentOf,
   generatorOf,
@@ -27,6 +32,7 @@ import {
   pullRequestOf,
   type PreviewEnvironment,
 } from './preview-comment.js';
+import { TenantQueues } from './tenant-queue.js';
 
 export interface PreviewCommentsLog {
   debug(fields: Record<string, unknown>, message: string): void;
@@ -42,8 +48,12 @@ export interface PreviewCommentsDeps {
   /** The Repository's forge client and its name there, with the token of its Secret (read afresh). */
   forgeOf(repository: Repository): Promise<ForgeTarget>;
   readonly log: PreviewCommentsLog;
-  /** Comments written at once. Default 2. */
+  /** Comments written at once, all namespaces together. Default 4. */
   readonly concurrency?: number;
+  /** Comments of one namespace written at once; kept below `concurrency`. Default 1. */
+  readonly namespaceConcurrency?: number;
+  /** The deadline of one write (all its forge calls). Default WRITE_TIMEOUT_MS. */
+  readonly writeTimeoutMs?: number;
   readonly clock?: Clock;
   /** Overrides parts of the queue's retry backoff. */
   readonly backoff?: Partial<BackoffPolicy>;
@@ -73,17 +83,21 @@ export const MAX_ATTEMPTS = 6;
 /** A rate limit's wait, bounded. */
 const MIN_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 15 * 60_000;
+/** One comment's write (its user, its pages, the edit) ends by then, or is aborted and retried. */
+export const WRITE_TIMEOUT_MS = 2 * 60_000;
 
 export class PreviewComments {
-  private readonly queue: WorkQueue<string>;
+  private readonly queue: TenantQueues;
   private readonly memory = new Map<string, Memory>();
   private readonly settings = new Map<string, Settings>();
   private started = false;
 
   constructor(private readonly deps: PreviewCommentsDeps) {
-    this.queue = new WorkQueue<string>({
-      concurrency: deps.concurrency ?? 2,
-      handler: (key) => this.handle(key),
+    this.queue = new TenantQueues({
+      concurrency: deps.concurrency ?? 4,
+      namespaceConcurrency: deps.namespaceConcurrency ?? 1,
+      namespaceOf: (key) => key.slice(0, key.indexOf('/')),
+      handler: (key, signal) => this.handle(key, signal),
       ...(deps.clock ? { clock: deps.clock } : {}),
       ...(deps.backoff ? { backoff: deps.backoff } : {}),
     });
@@ -122,12 +136,15 @@ export class PreviewComments {
       if (app.metadata.namespace === namespace && generatorOf(app) === name) this.applicationChanged(app);
   }
 
-  /** Stops writing: waiting comments are dropped, a write in flight is let finish. */
+  /**
+   * Stops writing: waiting comments are dropped, a write in flight is aborted (a host that does not
+   * answer is not waited for; after a restart each comment is written once more anyway).
+   */
   close(): Promise<void> {
-    return this.queue.shutdown({ drain: true });
+    return this.queue.shutdown({ drain: false });
   }
 
-  private async handle(key: string): Promise<Result> {
+  private async handle(key: string, stop: AbortSignal): Promise<Result> {
     const { namespace, generator, number } = parseKey(key);
     const settings = this.currentSettings(namespace, generator);
     if (!settings?.comment) return;
@@ -140,11 +157,25 @@ export class PreviewComments {
       this.deps.log.debug(fields, 'no Repository to comment through: the preview comment is not written');
       return;
     }
+    const clock = this.deps.clock ?? systemClock;
+    const expired = new AbortController();
+    const timer = clock.setTimeout(() => expired.abort(), this.deps.writeTimeoutMs ?? WRITE_TIMEOUT_MS);
+    const signal = AbortSignal.any([stop, expired.signal]);
     try {
       const { forge, repo } = await this.deps.forgeOf(repository);
-      await forge.upsertComment(repo, number, { marker: previewMarker(namespace, generator), body });
+      signal.throwIfAborted();
+      await forge.upsertComment(
+        repo,
+        number,
+        { marker: previewMarker(namespace, generator), body },
+        { signal },
+      );
     } catch (error) {
+      // Stopping: not an error, and not to be retried by this queue.
+      if (stop.aborted) return;
       return this.failed(key, body, fields, error);
+    } finally {
+      clock.clearTimeout(timer);
     }
     this.remember(key, { ...this.memory.get(key), body });
     this.deps.log.debug(fields, 'preview comment written');

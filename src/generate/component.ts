@@ -7,21 +7,27 @@
  * The same events keep each pull request's preview comment up to date (comments.ts), on a queue of
  * their own: the forge's pace never holds up a reconcile.
  *
+ * Tenants share the workers, and a generator lists through its tenant's own Git host, which may
+ * never answer: so the queue is fair across namespaces (tenant-queue.ts: one namespace runs
+ * `namespaceConcurrency` generators at most, below `concurrency`), and each reconcile's listings
+ * (git and forge) share a deadline (LISTING_TIMEOUT_MS) after which they are abandoned (an error the
+ * reconcile reports and retries; nothing is deleted). Shutdown aborts them.
+ *
  * Started by Controller.run, so it runs only on the leading replica.
  */
 import { GENERATOR_KIND, GENERATOR_LABEL, type ApplicationGenerator } from '../api/generator.js';
 import { GROUP, VERSION, type Application, type Repository } from '../api/v1alpha1.js';
-import { messageOf } from '../core/errors.js';
+import { TransientError, messageOf } from '../core/errors.js';
 import { startInformer, type Informer, type KubeClient } from '../kube/index.js';
-import type { GitSource } from '../source/index.js';
+import type { GitSource, Repository as GitRepository } from '../source/index.js';
 import type { ControllerLog } from '../controller/controller.js';
 import type { EventRecorder } from '../controller/events.js';
-import { WorkQueue } from '../controller/queue.js';
 import type { RepositoryAccess } from '../controller/repository.js';
 import { repositoryForge, type ForgePurpose } from '../controller/repository-forge.js';
 import { PreviewComments } from './comments.js';
 import type { ListingDeps, PullRequestListing } from './elements.js';
 import { reconcileGenerator } from './reconcile.js';
+import { TenantQueues } from './tenant-queue.js';
 
 export interface Generators {
   /** Resolves once both informers have listed. */
@@ -42,9 +48,18 @@ export interface GeneratorsOptions {
   readonly now: () => Date;
   readonly namespace?: string;
   readonly labelSelector?: string;
-  /** Generators reconciled at once. Default 2. */
+  /** Generators reconciled at once, all namespaces together. Default 4. */
   readonly concurrency?: number;
+  /** Generators of one namespace reconciled at once; kept below `concurrency`. Default 1. */
+  readonly namespaceConcurrency?: number;
+  /** The deadline of one reconcile's listings (git and forge). Default LISTING_TIMEOUT_MS. */
+  readonly listingTimeoutMs?: number;
 }
+
+/** One reconcile's listings (ls-remote, fetch, the forge's pages) end by then, or are abandoned. */
+export const LISTING_TIMEOUT_MS = 5 * 60_000;
+export const DEFAULT_CONCURRENCY = 4;
+export const DEFAULT_NAMESPACE_CONCURRENCY = 1;
 
 export function startGenerators(kube: KubeClient, options: GeneratorsOptions): Generators {
   const { log } = options;
@@ -58,12 +73,17 @@ export function startGenerators(kube: KubeClient, options: GeneratorsOptions): G
     forgeOf: async (repository) => repositoryForge(kube)(repository, COMMENT_PURPOSE),
     log,
   });
-  const queue = new WorkQueue<string>({
-    concurrency: options.concurrency ?? 2,
-    handler: async (key) => {
+  const queue = new TenantQueues({
+    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+    namespaceConcurrency: options.namespaceConcurrency ?? DEFAULT_NAMESPACE_CONCURRENCY,
+    namespaceOf: (key) => key.slice(0, key.indexOf('/')),
+    handler: async (key, signal) => {
       const [namespace = '', name = ''] = key.split('/');
+      const timeoutMs = options.listingTimeoutMs ?? LISTING_TIMEOUT_MS;
+      const listingSignal = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+      const listing = listingDeps(kube, options, listingSignal, Date.now() + timeoutMs);
       try {
-        return await reconcileGenerator(deps, namespace, name);
+        return await reconcileGenerator({ ...deps, listing }, namespace, name);
       } catch (error) {
         log.warn(
           { generator: key, err: messageOf(error) },
@@ -129,7 +149,6 @@ export function startGenerators(kube: KubeClient, options: GeneratorsOptions): G
           .filter((app) => app.metadata.namespace === namespace && ownerOf(app) === generator),
     },
     repositories: options.repositories,
-    listing: listingDeps(kube, options),
     recordEvent: options.recordEvent,
     now: options.now,
   };
@@ -165,12 +184,61 @@ function wantsReconcile(previous: ApplicationGenerator, current: ApplicationGene
   );
 }
 
-function listingDeps(kube: KubeClient, options: GeneratorsOptions): ListingDeps {
-  return {
-    git: options.git,
-    source: (repository) => options.access.source(repository),
-    pullRequests: (repository, listOptions) => openPullRequests(kube, repository, listOptions),
+/**
+ * The listings of one reconcile, abandoned when `signal` aborts (its deadline, `deadlineAtMs`, or a
+ * shutdown): forge calls take the signal; git's network operations get no more time than is left
+ * (their own timeout, the Repository's spec.timeout, cut to it), and are not waited for past it.
+ */
+function listingDeps(
+  kube: KubeClient,
+  options: GeneratorsOptions,
+  signal: AbortSignal,
+  deadlineAtMs: number,
+): ListingDeps {
+  const { git } = options;
+  const bounded = (repo: GitRepository): GitRepository => {
+    const leftMs = Math.max(1_000, deadlineAtMs - Date.now());
+    return { ...repo, timeoutMs: Math.min(repo.timeoutMs ?? leftMs, leftMs) };
   };
+  return {
+    git: {
+      listBranches: (repo) => abandonedOnAbort(git.listBranches(bounded(repo)), signal),
+      listDirectories: (repo, commit, listOptions) =>
+        abandonedOnAbort(git.listDirectories(bounded(repo), commit, listOptions), signal),
+      resolve: (repo, ref) => abandonedOnAbort(git.resolve(bounded(repo), ref), signal),
+    },
+    source: (repository) => abandonedOnAbort(options.access.source(repository), signal),
+    pullRequests: (repository, listOptions) =>
+      abandonedOnAbort(openPullRequests(kube, repository, listOptions, signal), signal),
+  };
+}
+
+/** `work`, or a transient error as soon as `signal` aborts (the work itself ends on its own bound). */
+export function abandonedOnAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  const abandoned = () =>
+    new TransientError(
+      signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError'
+        ? 'the listing took too long and was abandoned (the Git host does not answer in time)'
+        : 'the listing was abandoned (the controller is stopping)',
+    );
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(abandoned());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abandoned());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 const GENERATOR_PURPOSE: ForgePurpose = { feature: 'the pullRequests generator' };
@@ -184,7 +252,8 @@ async function openPullRequests(
   kube: KubeClient,
   repository: Repository,
   options: { readonly base?: string; readonly limit: number },
+  signal: AbortSignal,
 ): Promise<PullRequestListing> {
   const { forge, repo } = await repositoryForge(kube)(repository, GENERATOR_PURPOSE);
-  return { kind: forge.kind, pullRequests: await forge.listOpenPullRequests(repo, options) };
+  return { kind: forge.kind, pullRequests: await forge.listOpenPullRequests(repo, { ...options, signal }) };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeForge } from '../../test/forge/fake-forge.js';
 import { FakeClock } from '../../test/support/fake-clock.js';
 import { API_VERSION, type Application, type Repository } from '../api/v1alpha1.js';
-import { ForgeError, type CommitStatusInput } from '../forge/index.js';
+import { ForgeError, type CallOptions, type CommentInput, type CommitStatusInput } from '../forge/index.js';
 import { repositoryMatchKey } from '../source/index.js';
 import type { PlanRequest } from './plan.js';
 import { PullRequestPlans, planMarker, type PullRequestChange } from './pull-requests.js';
@@ -286,5 +286,140 @@ describe('PullRequestPlans', () => {
     await new Promise((resolve) => setImmediate(resolve));
     await plans.close();
     expect(signals[0]!.aborted).toBe(true);
+  });
+
+  it('gives a plan up at its deadline, says so on the commit, and frees the slot', async () => {
+    const signals: AbortSignal[] = [];
+    const { forge, plans, clock, logs } = setup({
+      plan: (request) => {
+        signals.push(request.signal!);
+        // A plan that never ends (a Git host that never answers, say).
+        return new Promise(() => {});
+      },
+    });
+    plans.pullRequestChanged(event());
+    plans.pullRequestChanged(event({ number: 8, headSha: SHA2 }));
+    await clock.advanceAsync(0);
+    expect(signals).toHaveLength(1); // one plan of a namespace at a time
+    await clock.advanceAsync(5 * 60_000);
+    expect(signals[0]!.aborted).toBe(true);
+    expect(forge.statusOf(REPO, SHA1, context)?.state).toBe('error');
+    expect(logs.some((line) => line.includes('took too long: given up'))).toBe(true);
+    expect(signals).toHaveLength(2); // the next one started
+    await clock.advanceAsync(5 * 60_000);
+    await plans.idle();
+  });
+
+  it('passes its abort signal to the forge calls', async () => {
+    const forge = new FakeForge();
+    const seen: (AbortSignal | undefined)[] = [];
+    const setStatus = forge.setCommitStatus.bind(forge);
+    const upsert = forge.upsertComment.bind(forge);
+    // The fake's own methods do not declare the options: recorded here.
+    Object.assign(forge, {
+      setCommitStatus: async (
+        repo: string,
+        sha: string,
+        status: CommitStatusInput,
+        options?: CallOptions,
+      ) => {
+        seen.push(options?.signal);
+        return setStatus(repo, sha, status);
+      },
+      upsertComment: async (repo: string, number: number, comment: CommentInput, options?: CallOptions) => {
+        seen.push(options?.signal);
+        return upsert(repo, number, comment);
+      },
+    });
+    const { plans } = setup({ forge });
+    plans.pullRequestChanged(event());
+    await plans.idle();
+    expect(seen).toHaveLength(3);
+    expect(seen.every((signal) => signal instanceof AbortSignal)).toBe(true);
+  });
+
+  it("runs another namespace's plan while one namespace's plans hang", async () => {
+    const forge = new FakeForge();
+    const teamB = {
+      ...repositoryOf({ plan: true }),
+      metadata: { namespace: 'team-b', name: 'apps' },
+      spec: { ...repositoryOf({ plan: true }).spec, url: 'https://git.example.com/team-b/apps.git' },
+    } as Repository;
+    const started: string[] = [];
+    const plans = new PullRequestPlans({
+      repositories: { list: () => [repositoryOf({ plan: true }), teamB], get: () => undefined },
+      applications: {
+        list: () => [app('web'), { ...app('web'), metadata: { namespace: 'team-b', name: 'web' } }],
+      },
+      forgeOf: async () => ({ forge, repo: REPO }),
+      plan: (request) => {
+        started.push(`${request.namespace}#${request.head.slice(0, 1)}`);
+        if (request.namespace === 'team-a') return new Promise(() => {});
+        return Promise.resolve(planOf(request, []));
+      },
+      log: { debug: () => {}, info: () => {}, warn: () => {} },
+      clock: new FakeClock(),
+      concurrency: 2,
+      closeGraceMs: 50,
+    });
+    for (let n = 1; n <= 5; n++)
+      plans.pullRequestChanged(event({ number: n, headSha: String(n).repeat(40) }));
+    plans.pullRequestChanged({
+      repositoryKeys: [repositoryMatchKey('https://git.example.com/team-b/apps.git')!],
+      pullRequest: { action: 'opened', number: 1, headSha: SHA2, baseRef: 'main', fork: false },
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual(['team-a#1', 'team-b#2']);
+    expect(forge.statusOf(REPO, SHA2, 'capstan/plan/team-b')?.state).toBe('success');
+    // Closing does not wait for plans that ignore their abort.
+    const before = Date.now();
+    await plans.close();
+    expect(Date.now() - before).toBeLessThan(5_000);
+  });
+
+  it("keeps a bounded queue of a namespace's waiting pull requests, dropping the oldest", async () => {
+    const started: number[] = [];
+    const release: (() => void)[] = [];
+    const logs: string[] = [];
+    const repository = repositoryOf({ plan: true });
+    const plans = new PullRequestPlans({
+      repositories: { list: () => [repository], get: () => repository },
+      applications: { list: () => [app('web')] },
+      forgeOf: async () => ({ forge: new FakeForge(), repo: REPO }),
+      plan: (request) => {
+        started.push(Number.parseInt(request.head.slice(0, 8), 16));
+        return new Promise((resolve) => release.push(() => resolve(planOf(request, []))));
+      },
+      log: { debug: () => {}, info: () => {}, warn: (_fields, message) => void logs.push(message) },
+      clock: new FakeClock(),
+      maxWaitingPerNamespace: 3,
+    });
+    const head = (n: number) => n.toString(16).padStart(8, '0').repeat(5);
+    for (let n = 1; n <= 10; n++) plans.pullRequestChanged(event({ number: n, headSha: head(n) }));
+    for (let round = 0; round < 10; round++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      release.splice(0).forEach((done) => done());
+    }
+    await plans.idle();
+    // The first ran at once; of the nine that waited, the three newest were kept.
+    expect(started).toEqual([1, 8, 9, 10]);
+    expect(logs.filter((line) => line.includes('the oldest waiting are dropped'))).toHaveLength(1);
+  });
+
+  it('reports a Repository without a Git host again only when its generation changes', async () => {
+    const bare = {
+      ...repositoryOf({ plan: true }),
+      spec: { url: URL, pullRequests: { plan: true } },
+    } as Repository;
+    const { plans, logs, setRepository } = setup({
+      repository: { ...bare, metadata: { ...bare.metadata, generation: 1 } },
+    });
+    plans.pullRequestChanged(event());
+    plans.pullRequestChanged(event());
+    setRepository({ ...bare, metadata: { ...bare.metadata, generation: 2 } });
+    plans.pullRequestChanged(event());
+    plans.pullRequestChanged(event());
+    await plans.idle();
+    expect(logs.filter((line) => line.includes('needs spec.forge'))).toHaveLength(2);
   });
 });
