@@ -16,6 +16,7 @@
  * once with the same transient error, without a request, so a caller that retries does not earn a
  * ban.
  */
+import { abandonOnAbort } from '../core/abort.js';
 import { systemClock, type Clock } from '../core/time.js';
 import { quote, redactText } from '../source/redact.js';
 import { ForgeError, type ForgeAuth, type ForgeOptions } from './types.js';
@@ -348,23 +349,9 @@ export function abandonedOnAbort<T>(
   signal: AbortSignal | undefined,
   what: string,
 ): Promise<T> {
-  if (signal === undefined) return start();
   const abandoned = () => new ForgeError('transient', `${what} was abandoned (the caller gave up waiting)`);
-  if (signal.aborted) return Promise.reject(abandoned());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abandoned());
-    signal.addEventListener('abort', onAbort, { once: true });
-    start().then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
+  if (signal?.aborted) return Promise.reject(abandoned());
+  return abandonOnAbort(start(), signal, abandoned);
 }
 
 function parseJson(text: string): unknown {

@@ -17,6 +17,7 @@
  */
 import { GENERATOR_KIND, GENERATOR_LABEL, type ApplicationGenerator } from '../api/generator.js';
 import { GROUP, VERSION, type Application, type Repository } from '../api/v1alpha1.js';
+import { abandonOnAbort } from '../core/abort.js';
 import { TransientError, messageOf } from '../core/errors.js';
 import { startInformer, type Informer, type KubeClient } from '../kube/index.js';
 import type { GitSource, Repository as GitRepository } from '../source/index.js';
@@ -214,31 +215,17 @@ function listingDeps(
 }
 
 /** `work`, or a transient error as soon as `signal` aborts (the work itself ends on its own bound). */
-export function abandonedOnAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  const abandoned = () =>
-    new TransientError(
-      signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError'
-        ? 'the listing took too long and was abandoned (the Git host does not answer in time)'
-        : 'the listing was abandoned (the controller is stopping)',
-    );
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(abandoned());
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abandoned());
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
+function abandonedOnAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return abandonOnAbort(
+    work,
+    signal,
+    () =>
+      new TransientError(
+        signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError'
+          ? 'the listing took too long and was abandoned (the Git host does not answer in time)'
+          : 'the listing was abandoned (the controller is stopping)',
+      ),
+  );
 }
 
 const GENERATOR_PURPOSE: ForgePurpose = { feature: 'the pullRequests generator' };

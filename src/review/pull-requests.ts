@@ -31,6 +31,7 @@ import {
   type Application,
   type Repository,
 } from '../api/v1alpha1.js';
+import { abandonOnAbort } from '../core/abort.js';
 import { messageOf } from '../core/errors.js';
 import { sleep, systemClock, type Clock, type TimerHandle } from '../core/time.js';
 import { ForgeError, type CommitState, type ForgeTarget } from '../forge/index.js';
@@ -208,7 +209,7 @@ export class PullRequestPlans {
     this.listing.add(key);
     const deadline = this.deadline(this.deps.listTimeoutMs ?? DEFAULT_LIST_TIMEOUT_MS, this.stopping.signal);
     this.track(
-      abandonedOnAbort(this.listAndPlan(repository, settings.forks, deadline.signal), deadline.signal)
+      abandonOnAbort(this.listAndPlan(repository, settings.forks, deadline.signal), deadline.signal)
         .catch((error: unknown) =>
           this.deps.log.warn(
             { repository: key, err: redactText(messageOf(error)) },
@@ -430,7 +431,7 @@ export class PullRequestPlans {
     const fields = { repository: nameOf(repository), pullRequest: target.number, head: target.headSha };
     try {
       // Not waited for past the signal, should a step ignore it: the slot is freed at the deadline.
-      await abandonedOnAbort(this.planAndReport(repository, target, signal), signal);
+      await abandonOnAbort(this.planAndReport(repository, target, signal), signal);
       this.remember(plannedKey(repository, target));
       this.deps.log.info(fields, 'pull request planned');
     } catch (error) {
@@ -538,25 +539,6 @@ export class DeadlineExceeded extends Error {
     super(`gave up after ${Math.round(ms / 1000)}s`);
     this.name = 'DeadlineExceeded';
   }
-}
-
-/** `work`, or its signal's reason as soon as the signal aborts (`work` is left to end on its own). */
-function abandonedOnAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
 }
 
 /** Sets `key` as the newest entry of `map`, forgetting the oldest past MAX_REMEMBERED. */
