@@ -268,6 +268,14 @@ export function formatApplicationDescription(input: DescribeInput, options: Form
       ...(status.rejectedRevisions?.length
         ? [field('Rejected', status.rejectedRevisions.map((r) => shortSha(r.sha)).join(', '))]
         : []),
+      ...(status.promotion
+        ? [
+            field(
+              'Promotion',
+              `${status.promotion.state} from ${status.promotion.from}${status.promotion.sourceRevision ? `@${shortSha(status.promotion.sourceRevision)}` : ''}: ${status.promotion.message.split('\n')[0]}${status.promotion.url ? ` (${status.promotion.url})` : ''}`,
+            ),
+          ]
+        : []),
       field(
         'Generation',
         `${app.metadata.generation ?? NONE} (observed: ${status.observedGeneration ?? NONE})`,
