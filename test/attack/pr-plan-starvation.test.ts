@@ -27,7 +27,7 @@ import {
   startTestController,
   type TestController,
 } from '../support/controller.js';
-import { sharedForge } from '../support/forge.js';
+import { giteaRepository, giteaSecret, sharedForge } from '../support/forge.js';
 import { git, makeTempDir } from '../support/git-servers.js';
 
 const configMap = (name: string, value: string): string =>
@@ -108,27 +108,9 @@ beforeAll(async () => {
   // git's, bounded by git's low-speed limit, and not what this file is about).
   await createApp(t.kube, evil, 'web', { path: 'web', suspend: true });
 
-  await t.kube.apply({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: {
-      name: 'gitea',
-      namespace: victim,
-      annotations: {
-        'capstan.dev/git-urls': `${forge.url}/${owner.username}/`,
-        'capstan.dev/allow-insecure-http': 'true',
-      },
-    },
-    stringData: { username: owner.username, password: token },
-  });
+  await t.kube.apply(giteaSecret(victim, forge, owner, token));
   await t.kube.apply(
-    repository(victim, 'apps', {
-      url: repo.cloneUrl,
-      interval: '1s',
-      secretRef: { name: 'gitea' },
-      forge: { kind: 'gitea' },
-      pullRequests: { plan: true, forks: false },
-    }),
+    giteaRepository(victim, 'apps', repo.cloneUrl, { pullRequests: { plan: true, forks: false } }),
   );
   await createApp(t.kube, victim, 'web', { path: 'v' });
   await readyAt(t.kube, victim, 'web', main, 120_000);

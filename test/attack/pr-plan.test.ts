@@ -16,11 +16,10 @@ import {
   eventually,
   isolated,
   readyAt,
-  repository,
   startTestController,
   type TestController,
 } from '../support/controller.js';
-import { sharedForge } from '../support/forge.js';
+import { giteaRepository, giteaSecret, sharedForge } from '../support/forge.js';
 import { git, makeTempDir } from '../support/git-servers.js';
 
 const configMap = (name: string, value: string): string =>
@@ -85,29 +84,11 @@ async function startTeam(namespace: string, path: string, main: string): Promise
     namespace,
     log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
   });
-  await t.kube.apply({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: {
-      name: 'gitea',
-      namespace,
-      annotations: {
-        'capstan.dev/git-urls': `${forge.url}/${owner.username}/`,
-        'capstan.dev/allow-insecure-http': 'true',
-      },
-    },
-    stringData: { username: owner.username, password: token },
-  });
+  await t.kube.apply(giteaSecret(namespace, forge, owner, token));
   await createApp(t.kube, namespace, 'web', { path }, { isolated: true });
   await t.kube.apply(
     isolated(
-      repository(namespace, 'apps', {
-        url: repo.cloneUrl,
-        interval: '1s',
-        secretRef: { name: 'gitea' },
-        forge: { kind: 'gitea' },
-        pullRequests: { plan: true, forks: false },
-      }),
+      giteaRepository(namespace, 'apps', repo.cloneUrl, { pullRequests: { plan: true, forks: false } }),
     ),
   );
   await readyAt(t.kube, namespace, 'web', main, 120_000);

@@ -14,11 +14,10 @@ import {
   getApp,
   isolated,
   readyAt,
-  repository,
   startTestController,
 } from '../support/controller.js';
 import { webDeployment } from '../support/chaos.js';
-import { sharedForge } from '../support/forge.js';
+import { giteaRepository, giteaSecret, sharedForge } from '../support/forge.js';
 import { createTestRepo, git, makeTempDir } from '../support/git-servers.js';
 
 const web = webDeployment;
@@ -66,30 +65,8 @@ describe('gitRevert: pullRequest', () => {
     const namespace = await freshNamespace('pr-rollback');
     const t = await startTestController({ namespace });
     onTestFinished(() => t.stop());
-    await t.kube.apply({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: {
-        name: 'gitea',
-        namespace,
-        annotations: {
-          'capstan.dev/git-urls': `${forge.url}/${owner.username}/`,
-          'capstan.dev/allow-insecure-http': 'true',
-        },
-      },
-      // As people give Gitea credentials to git: the user name, and a token as the password.
-      stringData: { username: owner.username, password: token },
-    });
-    await t.kube.apply(
-      isolated(
-        repository(namespace, 'apps', {
-          url: repo.cloneUrl,
-          interval: '1s',
-          secretRef: { name: 'gitea' },
-          forge: { kind: 'gitea' },
-        }),
-      ),
-    );
+    await t.kube.apply(giteaSecret(namespace, forge, owner, token));
+    await t.kube.apply(isolated(giteaRepository(namespace, 'apps', repo.cloneUrl)));
     await createApp(
       t.kube,
       namespace,

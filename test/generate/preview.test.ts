@@ -19,11 +19,10 @@ import {
   eventually,
   isolated,
   ISOLATED_LABEL,
-  repository,
   startTestController,
 } from '../support/controller.js';
 import { configMap } from '../support/engine.js';
-import { sharedForge } from '../support/forge.js';
+import { giteaRepository, giteaSecret, sharedForge } from '../support/forge.js';
 import { createTestRepo, git, makeTempDir } from '../support/git-servers.js';
 
 interface IssueComment {
@@ -63,29 +62,8 @@ describe('preview environments', () => {
     const namespace = await freshNamespace('prev');
     const t = await startTestController({ namespace });
     onTestFinished(() => t.stop());
-    await t.kube.apply({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: {
-        name: 'gitea',
-        namespace,
-        annotations: {
-          'capstan.dev/git-urls': `${forge.url}/${owner.username}/`,
-          'capstan.dev/allow-insecure-http': 'true',
-        },
-      },
-      stringData: { username: owner.username, password: token },
-    });
-    await t.kube.apply(
-      isolated(
-        repository(namespace, 'apps', {
-          url: repo.cloneUrl,
-          interval: '1s',
-          secretRef: { name: 'gitea' },
-          forge: { kind: 'gitea' },
-        }),
-      ),
-    );
+    await t.kube.apply(giteaSecret(namespace, forge, owner, token));
+    await t.kube.apply(isolated(giteaRepository(namespace, 'apps', repo.cloneUrl)));
     // Applications name no ServiceAccount: they run as the test controller's single-team applier
     // (cluster-admin), which may create the namespace.
     const generator: ApplicationGenerator = {

@@ -18,11 +18,10 @@ import {
   getApp,
   isolated,
   readyAt,
-  repository,
   startTestController,
   type TestController,
 } from '../support/controller.js';
-import { sharedForge } from '../support/forge.js';
+import { giteaRepository, giteaSecret, sharedForge } from '../support/forge.js';
 import { createTestRepo, git, makeTempDir, type TestRepo } from '../support/git-servers.js';
 
 const configMap = (name: string) =>
@@ -161,29 +160,8 @@ describe('capstan promote', () => {
     await kubectlOk(['create', 'namespace', `${namespace}-staging`]);
     t = await startTestController({ namespace });
     started = true;
-    await t.kube.apply({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: {
-        name: 'gitea',
-        namespace,
-        annotations: {
-          'capstan.dev/git-urls': `${forge.url}/${owner.username}/`,
-          'capstan.dev/allow-insecure-http': 'true',
-        },
-      },
-      stringData: { username: owner.username, password: token },
-    });
-    await t.kube.apply(
-      isolated(
-        repository(namespace, 'envs', {
-          url: repo.cloneUrl,
-          interval: '1s',
-          secretRef: { name: 'gitea' },
-          forge: { kind: 'gitea' },
-        }),
-      ),
-    );
+    await t.kube.apply(giteaSecret(namespace, forge, owner, token));
+    await t.kube.apply(isolated(giteaRepository(namespace, 'envs', repo.cloneUrl)));
     for (const env of ['staging', 'production']) {
       const app = application(namespace, `web-${env}`, {
         sourceRef: { name: 'envs' },

@@ -19,11 +19,10 @@ import {
   eventually,
   isolated,
   readyAt,
-  repository,
   startTestController,
   type TestController,
 } from '../support/controller.js';
-import { sharedForge } from '../support/forge.js';
+import { giteaRepository, giteaSecret, sharedForge } from '../support/forge.js';
 import { git, makeTempDir } from '../support/git-servers.js';
 
 const APPS = 10;
@@ -170,28 +169,10 @@ beforeAll(async () => {
     namespace,
     log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
   });
-  await t.kube.apply({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: {
-      name: 'gitea',
-      namespace,
-      annotations: {
-        'capstan.dev/git-urls': `${forge.url}/${owner.username}/`,
-        'capstan.dev/allow-insecure-http': 'true',
-      },
-    },
-    stringData: { username: owner.username, password: token },
-  });
+  await t.kube.apply(giteaSecret(namespace, forge, owner, token));
   await t.kube.apply(
     isolated(
-      repository(namespace, 'apps', {
-        url: repo.cloneUrl,
-        interval: '1s',
-        secretRef: { name: 'gitea' },
-        forge: { kind: 'gitea' },
-        pullRequests: { plan: true, forks: false },
-      }),
+      giteaRepository(namespace, 'apps', repo.cloneUrl, { pullRequests: { plan: true, forks: false } }),
     ),
   );
   for (let i = 0; i < APPS; i++)
