@@ -17,6 +17,7 @@ import {
 import { isCapstanError, messageOf } from '../core/errors.js';
 import type { KubeClient } from '../kube/index.js';
 import { redactText, revertCommits, type RevertOptions, type RevertResult } from '../source/index.js';
+import { branchOf } from '../source/refs.js';
 import { setCondition } from './conditions.js';
 import { repositoryForge, type ForgePurpose } from './repository-forge.js';
 import type { EventRecorder } from './events.js';
@@ -156,10 +157,3 @@ function answerOf(mode: GitRevert['mode'], result: RevertResult): Omit<GitRevert
   }
 }
 
-/** A plain branch name (`main`, `env/prod`); refs such as tags, ranges and SHAs are not branches. */
-function branchOf(ref: string): string | undefined {
-  const name = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : ref;
-  if (ref.startsWith('refs/') && !ref.startsWith('refs/heads/')) return undefined;
-  if (/^[0-9a-f]{40}$/.test(name) || /[\s~^:?*[\\<>=]/.test(name) || name.startsWith('-')) return undefined;
-  return name;
-}

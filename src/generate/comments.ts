@@ -12,7 +12,7 @@
  * gets the message redacted once more) and retried: after the wait a rate limit names, else with
  * the queue's backoff, a few times, then at the next change.
  *
- * Each tenant's forge is its own: the queue is fair across namespaces (tenant-queue.ts, one write of
+ * Each tenant's forge is its own: the queue is fair across namespaces (src/controller/tenant-queue.ts, one write of
  * a namespace at a time, below the controller's limit), and a write has a deadline
  * (WRITE_TIMEOUT_MS) its forge calls are aborted at, so a host that never answers holds one worker
  * of its own namespace for that long at most.
@@ -32,7 +32,7 @@ import {
   pullRequestOf,
   type PreviewEnvironment,
 } from './preview-comment.js';
-import { TenantQueues } from './tenant-queue.js';
+import { TenantQueues } from '../controller/tenant-queue.js';
 
 export interface PreviewCommentsLog {
   debug(fields: Record<string, unknown>, message: string): void;

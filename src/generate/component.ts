@@ -8,7 +8,7 @@
  * their own: the forge's pace never holds up a reconcile.
  *
  * Tenants share the workers, and a generator lists through its tenant's own Git host, which may
- * never answer: so the queue is fair across namespaces (tenant-queue.ts: one namespace runs
+ * never answer: so the queue is fair across namespaces (src/controller/tenant-queue.ts: one namespace runs
  * `namespaceConcurrency` generators at most, below `concurrency`), and each reconcile's listings
  * (git and forge) share a deadline (LISTING_TIMEOUT_MS) after which they are abandoned (an error the
  * reconcile reports and retries; nothing is deleted). Shutdown aborts them.
@@ -28,7 +28,7 @@ import { repositoryForge, type ForgePurpose } from '../controller/repository-for
 import { PreviewComments } from './comments.js';
 import type { ListingDeps, PullRequestListing } from './elements.js';
 import { reconcileGenerator } from './reconcile.js';
-import { TenantQueues } from './tenant-queue.js';
+import { TenantQueues } from '../controller/tenant-queue.js';
 
 export interface Generators {
   /** Resolves once both informers have listed. */

@@ -8,16 +8,9 @@ import type { Application, Repository } from '../api/v1alpha1.js';
 import { UserError } from '../core/errors.js';
 import { quote } from '../source/redact.js';
 import { repositoryMatchKey } from '../source/match-key.js';
-import { refNameProblem } from '../source/refs.js';
+import { branchOf } from '../source/refs.js';
 
-/** A plain branch name (`staging`, `env/prod`) of a ref, or undefined for tags, SHAs and ranges. */
-export function branchOf(ref: string | undefined): string | undefined {
-  if (ref === undefined) return undefined;
-  if (ref.startsWith('refs/') && !ref.startsWith('refs/heads/')) return undefined;
-  const name = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : ref;
-  if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(name) || /[\s<>=]/.test(name)) return undefined;
-  return refNameProblem(name) === undefined ? name : undefined;
-}
+export { branchOf };
 
 /** The branch an Application follows (its spec.ref, default main), if a branch. */
 export function branchOfApp(app: Application): string | undefined {

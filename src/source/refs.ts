@@ -85,6 +85,19 @@ function checkSemverRange(range: string): void {
 }
 
 /**
+ * A plain branch name (`staging`, `env/prod`) of a ref as an Application writes it (`main`,
+ * `refs/heads/main`), or undefined for tags, SHAs, semver ranges and invalid names: where Capstan
+ * writes to Git (revert, promotion, image updates), it writes to a branch only.
+ */
+export function branchOf(ref: string | undefined): string | undefined {
+  if (ref === undefined) return undefined;
+  if (ref.startsWith('refs/') && !ref.startsWith('refs/heads/')) return undefined;
+  const name = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : ref;
+  if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(name) || /[\s<>=]/.test(name)) return undefined;
+  return refNameProblem(name) === undefined ? name : undefined;
+}
+
+/**
  * The rules of `git check-ref-format --allow-onelevel`, plus ours: nothing git could read as an
  * option. Implemented here so hostile input is refused without starting a process.
  */

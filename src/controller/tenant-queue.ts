@@ -1,5 +1,5 @@
 /**
- * Work queues fair across tenants (namespaces), for the generator and preview-comment workers: a
+ * Work queues fair across tenants (namespaces), for the generator, preview-comment and image-policy workers: a
  * WorkQueue (src/controller/queue.ts, its dedupe, backoff and requeue kept) per namespace running
  * `namespaceConcurrency` handlers at most, and a limit on handlers for all namespaces together
  * (`concurrency`) whose free slots go to the namespaces waiting for one in the order they asked
@@ -7,7 +7,7 @@
  * work hangs holds its own slots only, and `namespaceConcurrency` stays below `concurrency`.
  */
 import type { BackoffPolicy, Clock } from '../core/time.js';
-import { WorkQueue, type Handler, type ShutdownOptions } from '../controller/queue.js';
+import { WorkQueue, type Handler, type ShutdownOptions } from './queue.js';
 
 export interface TenantQueuesOptions {
   /** Handlers running at once, all namespaces together. */
