@@ -156,4 +156,3 @@ function answerOf(mode: GitRevert['mode'], result: RevertResult): Omit<GitRevert
       return { mode, state: 'Failed', message };
   }
 }
-
