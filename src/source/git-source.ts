@@ -32,7 +32,7 @@ import {
   checkSha,
   lsRemotePatterns,
   parseRef,
-  selectRef,
+  selectRefAsync,
   tagNames,
   validateGitRef,
   type Advertisement,
@@ -471,7 +471,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 
   async function resolveNamed(session: Session, ref: Exclude<GitRef, { kind: 'commit' }>): Promise<Revision> {
     const advertised = await lsRemote(session, lsRemotePatterns(ref));
-    const target = selectRef(ref, advertised);
+    const target = await selectRefAsync(ref, advertised);
     if (target === undefined) throw refNotFound(session, ref, advertised);
     let sha = await commitOf(session, target.sha);
     if (sha === undefined) {
@@ -672,7 +672,14 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 function refNotFound(session: Session, ref: GitRef, advertised: Advertisement): UserError {
   if (ref.kind === 'semver') {
     const tags = tagNames(advertised);
-    const sample = tags.length === 0 ? 'it has no tags' : `tags include ${tags.slice(-5).join(', ')}`;
+    // Tag names are the server's: quoted (control characters escaped) and cut short.
+    const sample =
+      tags.length === 0
+        ? 'it has no tags'
+        : `tags include ${tags
+            .slice(-5)
+            .map((tag) => quote(tag, 64))
+            .join(', ')}`;
     return new UserError(`no tag satisfies ${quote(ref.range)} in ${session.url.display} (${sample})`);
   }
   const name = ref.kind === 'commit' ? ref.sha : ref.name;

@@ -270,10 +270,7 @@ export function selectRef(
   ref: Exclude<GitRef, { kind: 'commit' }>,
   ads: Advertisement,
 ): ResolvedRef | undefined {
-  const pick = (name: string): ResolvedRef | undefined => {
-    const sha = ads.peeled.get(name) ?? ads.refs.get(name);
-    return sha === undefined ? undefined : { ref: name, sha };
-  };
+  const pick = (name: string): ResolvedRef | undefined => pickRef(ads, name);
   switch (ref.kind) {
     case 'branch':
       return pick(`refs/heads/${ref.name}`);
@@ -289,6 +286,25 @@ export function selectRef(
   }
 }
 
+/**
+ * selectRef for the source stage: a semver range's tags are weighed in slices, giving the event loop
+ * a turn between them (see highestTagSatisfyingAsync).
+ */
+export async function selectRefAsync(
+  ref: Exclude<GitRef, { kind: 'commit' }>,
+  ads: Advertisement,
+): Promise<ResolvedRef | undefined> {
+  if (ref.kind !== 'semver') return selectRef(ref, ads);
+  const best = await highestTagSatisfyingAsync(tagNames(ads), ref.range);
+  return best === undefined ? undefined : pickRef(ads, `refs/tags/${best}`);
+}
+
+/** The advertised ref `name` with its commit (an annotated tag peeled), if advertised. */
+function pickRef(ads: Advertisement, name: string): ResolvedRef | undefined {
+  const sha = ads.peeled.get(name) ?? ads.refs.get(name);
+  return sha === undefined ? undefined : { ref: name, sha };
+}
+
 export function tagNames(ads: Advertisement): string[] {
   return [...ads.refs.keys()].filter((name) => name.startsWith('refs/tags/')).map((name) => name.slice(10));
 }
@@ -299,11 +315,60 @@ export function tagNames(ads: Advertisement): string[] {
  * the plain one wins so the choice never depends on listing order.
  */
 export function highestTagSatisfying(tags: readonly string[], range: string): string | undefined {
-  let best: { tag: string; version: semver.SemVer } | undefined;
-  for (const tag of [...tags].sort()) {
-    const version = semver.parse(tag.replace(/^v(?=\d)/, ''));
-    if (version === null || !semver.satisfies(version, range)) continue;
-    if (best === undefined || semver.gt(version, best.version)) best = { tag, version };
+  const chooser = new HighestTag(range);
+  for (const tag of tags) chooser.offer(tag);
+  return chooser.tag;
+}
+
+/**
+ * The same, giving the event loop a turn every `sliceMs`. An advertisement may hold 100,000 tags,
+ * which take a few hundred milliseconds of parsing to weigh: done in one go, a server advertising
+ * just under the limit stalled health probes, lease renewals and watches for that long at every poll.
+ */
+export async function highestTagSatisfyingAsync(
+  tags: readonly string[],
+  range: string,
+  sliceMs = 20,
+): Promise<string | undefined> {
+  const chooser = new HighestTag(range);
+  let sliceStarted = Date.now();
+  for (const [index, tag] of tags.entries()) {
+    chooser.offer(tag);
+    if (index % TAGS_PER_STEP !== 0 || Date.now() - sliceStarted < sliceMs) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    sliceStarted = Date.now();
   }
-  return best?.tag;
+  return chooser.tag;
+}
+
+/** How many tags between two looks at the clock. */
+const TAGS_PER_STEP = 256;
+
+/** Keeps the highest tag satisfying a range among the tags offered, in any order. */
+class HighestTag {
+  private best: { readonly tag: string; readonly version: semver.SemVer } | undefined;
+  /** Built once: semver.satisfies(version, text) builds (or looks up) the range again for each tag. */
+  private readonly range: semver.Range | undefined;
+
+  constructor(range: string) {
+    try {
+      this.range = new semver.Range(range);
+    } catch {
+      this.range = undefined; // satisfies() with an invalid range is false for every version
+    }
+  }
+
+  get tag(): string | undefined {
+    return this.best?.tag;
+  }
+
+  offer(tag: string): void {
+    if (this.range === undefined) return;
+    const version = semver.parse(tag.replace(/^v(?=\d)/, ''));
+    if (version === null || !this.range.test(version)) return;
+    const best = this.best;
+    const order = best === undefined ? 1 : version.compare(best.version);
+    // Equal versions (`v1.2.3` and `1.2.3`, or builds of one version): the tag that sorts first.
+    if (order > 0 || (order === 0 && best !== undefined && tag < best.tag)) this.best = { tag, version };
+  }
 }
