@@ -192,3 +192,22 @@ export function formatDuration(ms: number): string {
     seconds > 0 ? `${seconds}s` : '',
   ].join('');
 }
+
+/**
+ * For long synchronous loops over input from outside (100,000 tags, a large YAML file): call the
+ * returned function every step, and await what it returns when it returns a promise — every
+ * `sliceMs` of work it gives the event loop a turn, so health probes, lease renewals and watches
+ * are not held up. Looking at the clock every step is cheap; the turn is taken at most once a slice.
+ */
+export function eventLoopTurns(sliceMs = 20): () => Promise<void> | undefined {
+  let sliceStarted = Date.now();
+  return () => {
+    if (Date.now() - sliceStarted < sliceMs) return undefined;
+    return new Promise<void>((resolve) =>
+      setImmediate(() => {
+        sliceStarted = Date.now();
+        resolve();
+      }),
+    );
+  };
+}

@@ -4,6 +4,7 @@
  */
 import semver from 'semver';
 import { UserError } from '../core/errors.js';
+import { eventLoopTurns } from '../core/time.js';
 import { RecordSplitter } from './records.js';
 import { quote } from './redact.js';
 
@@ -331,18 +332,13 @@ export async function highestTagSatisfyingAsync(
   sliceMs = 20,
 ): Promise<string | undefined> {
   const chooser = new HighestTag(range);
-  let sliceStarted = Date.now();
-  for (const [index, tag] of tags.entries()) {
+  const turn = eventLoopTurns(sliceMs);
+  for (const tag of tags) {
     chooser.offer(tag);
-    if (index % TAGS_PER_STEP !== 0 || Date.now() - sliceStarted < sliceMs) continue;
-    await new Promise((resolve) => setImmediate(resolve));
-    sliceStarted = Date.now();
+    await turn();
   }
   return chooser.tag;
 }
-
-/** How many tags between two looks at the clock. */
-const TAGS_PER_STEP = 256;
 
 /** Keeps the highest tag satisfying a range among the tags offered, in any order. */
 class HighestTag {
