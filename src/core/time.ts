@@ -211,3 +211,17 @@ export function eventLoopTurns(sliceMs = 20): () => Promise<void> | undefined {
     );
   };
 }
+
+/**
+ * A `Retry-After` header (seconds, or an HTTP date) as milliseconds from `now`; undefined when
+ * absent or unreadable. Servers are not trusted with the length: past 64 characters it is ignored.
+ */
+export function retryAfterMs(value: string | undefined, now: Date | number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (text.length > 64) return undefined;
+  if (/^\d{1,10}$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  const nowMs = typeof now === 'number' ? now : now.getTime();
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}

@@ -374,8 +374,9 @@ export async function startForge(options: ForgeOptions = {}): Promise<Forge> {
 }
 
 /**
- * The smallest app.ini that runs Gitea offline on loopback: no SSH, LFS, mail, cron, Actions,
- * packages or OAuth2; SQLite in WAL mode; webhooks may target loopback (Capstan's receiver in tests).
+ * The smallest app.ini that runs Gitea offline on loopback: no SSH, LFS, mail, cron, Actions or
+ * OAuth2; SQLite in WAL mode; webhooks may target loopback (Capstan's receiver in tests). Packages
+ * stay on: their OCI container registry (Bearer token auth) is the token-auth registry of the tests.
  */
 export function appIni(settings: {
   readonly url: string;
@@ -440,7 +441,7 @@ export function appIni(settings: {
     mailer: { ENABLED: false },
     cron: { ENABLED: false },
     actions: { ENABLED: false },
-    packages: { ENABLED: false },
+    packages: { ENABLED: true },
     oauth2: { ENABLED: false },
     // The database, not a bleve index on disk: nothing to build at start.
     indexer: { REPO_INDEXER_ENABLED: false, ISSUE_INDEXER_TYPE: 'db' },

@@ -1,6 +1,7 @@
 /**
  * Builds the binaries Capstan's tests and dev cluster run — the Kubernetes control plane, kubectl,
- * kwok, helm, kustomize and the Gitea forge — from the Go modules under `tools/`, with plain `go build`.
+ * kwok, helm, kustomize, the Gitea forge and an OCI registry (with crane) — from the Go modules under
+ * `tools/`, with plain `go build`.
  *
  * Binaries live in a cache outside the clone, one folder per Go module keyed by a hash of that
  * module's go.mod, go.sum and link flags, so a version bump rebuilds and every other run reuses them.
@@ -46,9 +47,11 @@ export type ToolName =
   | 'kwok'
   | 'helm'
   | 'kustomize'
-  | 'gitea';
+  | 'gitea'
+  | 'registry'
+  | 'crane';
 
-export type ToolModuleName = 'kubernetes' | 'kwok' | 'helm' | 'kustomize';
+export type ToolModuleName = 'kubernetes' | 'kwok' | 'helm' | 'kustomize' | 'registry';
 
 interface ToolSpec {
   readonly name: ToolName;
@@ -127,6 +130,21 @@ export const TOOL_SPECS: readonly ToolSpec[] = [
     versionOf: 'sigs.k8s.io/kustomize/kustomize/v5',
     stamp: (v) => [`-X sigs.k8s.io/kustomize/api/provenance.version=${v}`],
   },
+  // The CNCF distribution registry and crane: a real OCI registry for tests and the dev setup.
+  {
+    name: 'registry',
+    module: 'registry',
+    goPackage: 'github.com/distribution/distribution/v3/cmd/registry',
+    versionOf: 'github.com/distribution/distribution/v3',
+    stamp: (v) => [`-X github.com/distribution/distribution/v3/version.version=${v}`],
+  },
+  {
+    name: 'crane',
+    module: 'registry',
+    goPackage: 'github.com/google/go-containerregistry/cmd/crane',
+    versionOf: 'github.com/google/go-containerregistry',
+    stamp: (v) => [`-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=${v}`],
+  },
 ];
 
 /** The kwok stages (shipped inside its module) that make fake nodes and pods behave; kwok refuses to start without any. */
@@ -203,7 +221,7 @@ export async function ensureTools(options: EnsureToolsOptions = {}): Promise<Too
   const progress = options.progress ?? (() => {});
 
   const modules = await Promise.all(
-    (['kubernetes', 'kwok', 'helm', 'kustomize'] as const).map((name) =>
+    (['kubernetes', 'kwok', 'helm', 'kustomize', 'registry'] as const).map((name) =>
       readToolModule(toolsDir, cacheDir, name),
     ),
   );

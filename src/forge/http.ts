@@ -17,7 +17,7 @@
  * ban.
  */
 import { abandonOnAbort } from '../core/abort.js';
-import { systemClock, type Clock } from '../core/time.js';
+import { retryAfterMs as parseRetryAfter, systemClock, type Clock } from '../core/time.js';
 import { quote, redactText } from '../source/redact.js';
 import { ForgeError, type ForgeAuth, type ForgeOptions } from './types.js';
 
@@ -378,12 +378,8 @@ function headerInteger(headers: Headers, ...names: string[]): number | undefined
  */
 function retryAfterMs(headers: Headers, now: number): number | undefined {
   const bound = (ms: number) => Math.min(Math.max(ms, MIN_RETRY_AFTER_MS), MAX_RETRY_AFTER_MS);
-  const retryAfter = headers.get('retry-after')?.trim();
-  if (retryAfter !== undefined && retryAfter.length <= 64) {
-    if (/^\d{1,15}$/.test(retryAfter)) return bound(Number(retryAfter) * 1000);
-    const date = Date.parse(retryAfter);
-    if (!Number.isNaN(date)) return bound(date - now);
-  }
+  const retryAfter = parseRetryAfter(headers.get('retry-after') ?? undefined, now);
+  if (retryAfter !== undefined) return bound(retryAfter);
   const reset = headerInteger(headers, 'x-ratelimit-reset', 'ratelimit-reset');
   return reset === undefined ? undefined : bound(reset * 1000 - now);
 }

@@ -2,12 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock, settle } from '../../test/support/fake-clock.js';
 import { API_VERSION, type Notification, type NotificationSpec } from '../api/v1alpha1.js';
 import { TransientError } from '../core/errors.js';
-import {
-  NotificationDispatcher,
-  retryAfterMs,
-  type DispatcherOptions,
-  type NotificationLogEntry,
-} from './dispatcher.js';
+import { retryAfterMs } from '../core/time.js';
+import { NotificationDispatcher, type DispatcherOptions, type NotificationLogEntry } from './dispatcher.js';
 import type { SecretObject } from './secrets.js';
 import { BlockedAddressError } from './transport.js';
 import type { HttpRequest, HttpResponse, HttpTransport, NotificationEvent, SendOptions } from './types.js';

@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isCapstanError, messageOf } from '../core/errors.js';
-import { backoffDelay, systemClock, type Clock, type TimerHandle } from '../core/time.js';
+import { backoffDelay, retryAfterMs, systemClock, type Clock, type TimerHandle } from '../core/time.js';
 import {
   notificationSpecSchema,
   type Notification,
@@ -602,13 +602,4 @@ function replySnippet(body: string, redactions: readonly string[]): string {
     .replace(/\s+/g, ' ')
     .trim();
   return text === '' ? '' : quote(text, MAX_REPLY_SNIPPET);
-}
-
-/** Retry-After in seconds or as an HTTP date, in ms from now; undefined when absent or unreadable. */
-export function retryAfterMs(value: string | undefined, now: Date): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d{1,10}$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now.getTime());
 }

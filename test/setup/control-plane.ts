@@ -2,7 +2,8 @@
  * Vitest global setup for the integration project: one real control plane (etcd, kube-apiserver,
  * controller-manager, scheduler, kwok with a fake node) for the whole run, shared by every test
  * file; tests isolate themselves with a namespace each (see test/support/cluster.ts). Also one Gitea
- * forge, started only if a test asks for it (test/setup/forge.ts, test/support/forge.ts).
+ * forge, started only if a test asks for it (test/setup/forge.ts, test/support/forge.ts), and two
+ * OCI registries likewise (test/setup/registry.ts, test/support/registry.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane } from '../../src/dev/controlplane.js';
 import { provideForge } from './forge.js';
+import { provideRegistries } from './registry.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -46,7 +48,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.env.TMPDIR = runTmp;
   // ensureTools() above built Gitea with the rest; the forge starts when a test first asks.
   const stopForge = await provideForge(project, { tools: controlPlane.tools });
+  // Likewise the OCI registries (no auth, basic auth), started when a test first asks.
+  const stopRegistries = await provideRegistries(project, { tools: controlPlane.tools });
   return async () => {
+    await stopRegistries();
     await stopForge();
     await controlPlane.stop();
     await rm(runTmp, { recursive: true, force: true });
