@@ -42,16 +42,28 @@ const localName = z
   .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase DNS name');
 
 export const repositorySpecSchema = z.object({
+  type: z
+    .enum(['git', 'helm', 'oci'])
+    .default('git')
+    .describe(
+      'git: a Git repository. helm: a Helm repository (an HTTP(S) server with an index.yaml); Applications name the chart in path and a version or semver range in ref. oci: an OCI registry repository (oci://host/path) holding a Helm chart or an artifact of manifests (flux push artifact, oras push of a tar); ref is a tag, a semver range over tags, or a sha256: digest.',
+    ),
   url: z
     .string()
     .min(1)
     .max(2048)
-    .describe('Git URL: https://, http://, ssh://, or scp-like user@host:path.'),
+    .describe(
+      'Git URL: https://, http://, ssh://, or scp-like user@host:path. Helm: the repository URL (https://charts.example.com). OCI: oci://host[:port]/path.',
+    ),
+  plainHttp: z
+    .boolean()
+    .default(false)
+    .describe('oci only: speak plain http:// to the registry (a local registry); https:// otherwise.'),
   secretRef: z
     .object({ name: localName })
     .optional()
     .describe(
-      'Secret in the same namespace: `username` + `password` (or `token`) for HTTPS; `sshPrivateKey` + `knownHosts` (and optional `passphrase`) for SSH. It must list this URL in its annotation capstan.dev/git-urls (URL prefixes it may be sent to); plain http:// also needs capstan.dev/allow-insecure-http: "true" on it.',
+      'Secret in the same namespace: `username` + `password` (or `token`) for HTTPS; `sshPrivateKey` + `knownHosts` (and optional `passphrase`) for SSH; for helm and oci also `ca.crt` (a PEM CA for https) and, for oci, `.dockerconfigjson`. It must list this URL in its annotation capstan.dev/git-urls (URL prefixes it may be sent to; an oci:// URL is listed as https://host/path); plain http:// also needs capstan.dev/allow-insecure-http: "true" on it.',
     ),
   interval: duration(
     'How often to look for new commits (a cheap ls-remote; webhooks make it immediate).',
@@ -128,8 +140,16 @@ export const applicationSpecSchema = z.object({
     .min(1)
     .max(255)
     .default('main')
-    .describe('Branch, tag, semver range over tags (">=1.2 <2") or commit SHA.'),
-  path: z.string().max(1024).default('').describe('Folder inside the repository.'),
+    .describe(
+      'Branch, tag, semver range over tags (">=1.2 <2") or commit SHA. Helm repositories: a chart version or semver range (main or * for the newest stable). OCI: a tag, a semver range over tags, or a sha256: digest.',
+    ),
+  path: z
+    .string()
+    .max(1024)
+    .default('')
+    .describe(
+      'Folder inside the repository. Helm repositories: the chart name. OCI: a folder inside the artifact (a Helm chart artifact is at the root).',
+    ),
   render: renderSpecSchema.default({ type: 'auto' }),
   destination: z
     .object({

@@ -22,6 +22,7 @@ import {
 } from '../render/index.js';
 import { createRenderAt, type RenderAt } from '../review/index.js';
 import { createGitSource, type GitSource } from '../source/index.js';
+import { createArtifactSource, DEFAULT_UNPACK_LIMITS, routeSources } from '../source/artifacts/index.js';
 
 export interface EngineParts {
   readonly git: GitSource;
@@ -36,6 +37,8 @@ export interface EngineParts {
 export async function engineParts(options: {
   stateDir: string;
   allowFileUrls: boolean;
+  /** Let Helm and OCI repositories use link-local and metadata addresses (an operator's switch). */
+  allowPrivateSourceAddresses?: boolean;
   progress?: (line: string) => void;
 }): Promise<EngineParts> {
   // An image ships helm and kustomize (CAPSTAN_HELM, CAPSTAN_KUSTOMIZE); a clone builds them once.
@@ -43,12 +46,20 @@ export async function engineParts(options: {
     process.env.CAPSTAN_HELM && process.env.CAPSTAN_KUSTOMIZE
       ? { helm: process.env.CAPSTAN_HELM, kustomize: process.env.CAPSTAN_KUSTOMIZE }
       : await ensureTools({ progress: options.progress ?? (() => {}), only: ['helm', 'kustomize'] });
-  const git = createGitSource({
-    cacheDir: join(options.stateDir, 'git'),
-    allowFileUrls: options.allowFileUrls,
-    // What the renderer would refuse by size is never written (a sparse stand-in is).
-    maxCheckoutFileBytes: DEFAULT_RENDER_LIMITS.maxFileBytes,
-  });
+  // Git repositories, and Helm and OCI repositories (source/artifacts), behind one source stage.
+  const git = routeSources(
+    createGitSource({
+      cacheDir: join(options.stateDir, 'git'),
+      allowFileUrls: options.allowFileUrls,
+      // What the renderer would refuse by size is never written (a sparse stand-in is).
+      maxCheckoutFileBytes: DEFAULT_RENDER_LIMITS.maxFileBytes,
+    }),
+    createArtifactSource({
+      cacheDir: options.stateDir,
+      unpackLimits: { ...DEFAULT_UNPACK_LIMITS, maxFileBytes: DEFAULT_RENDER_LIMITS.maxFileBytes },
+      allowPrivateAddresses: options.allowPrivateSourceAddresses ?? false,
+    }),
+  );
   const renderer = cachedRenderer(
     createRenderer({ tools: { helm: tools.helm, kustomize: tools.kustomize } }),
     new RenderCache(),
@@ -84,6 +95,8 @@ export function metricsHooks(metrics: CapstanMetrics): NonNullable<ControllerOpt
     },
     onHealth: (app, health, ready) =>
       metrics.setAppHealth(app.metadata.namespace, app.metadata.name, ready, health),
+    // Its apply was counted as it happened; the rollout's failure is a failed sync of its own.
+    onRolloutFailed: () => metrics.countSync('failed'),
     onFetch: (repository, seconds, error) =>
       metrics.observeGitFetch(String(repository.spec.url), seconds, error === undefined),
     onQueueDepth: (depth) => metrics.setQueueDepth(depth),

@@ -58,12 +58,27 @@ export function checkApplication(deps: CheckDeps, app: Application, status: Appl
   if (!repository)
     return stop('stalled', 'SourceNotFound', `Repository ${namespace}/${spec.sourceRef.name} does not exist`);
 
+  // Helm and OCI repositories have no commits to promote or revert: promotion is refused, and an
+  // automatic rollback is recorded in status only (gitRevert: none).
+  const sourceType = repository.spec.type ?? 'git';
+  if (sourceType !== 'git' && spec.promotion)
+    return stop(
+      'stalled',
+      'InvalidSpec',
+      `spec.promotion needs a Git repository; Repository ${spec.sourceRef.name} is of type ${sourceType}`,
+    );
+  const effective =
+    sourceType === 'git' ? spec : { ...spec, rollback: { ...spec.rollback, gitRevert: 'none' as const } };
+
   const cycle = findCycle({ namespace, name: app.metadata.name }, (ref) =>
     dependenciesOf(deps.applications.get(ref.name, ref.namespace)),
   );
   if (cycle) return stop('stalled', 'DependencyCycle', `dependsOn forms a cycle: ${cycle.join(' → ')}`);
 
-  return { ok: true, checked: { spec, serviceAccount: identity.serviceAccount, policy, repository } };
+  return {
+    ok: true,
+    checked: { spec: effective, serviceAccount: identity.serviceAccount, policy, repository },
+  };
 }
 
 export function dependenciesOf(app: Application | undefined): { namespace: string; name: string }[] {

@@ -6,6 +6,7 @@
 import type { ApplicationStatus } from '../api/v1alpha1.js';
 import type { SyncResult } from '../engine/sync.js';
 import type { AppHealth } from '../health/index.js';
+import { shortRevision } from '../source/artifacts/revision.js';
 
 export type OutcomeState = 'ready' | 'progressing' | 'failed' | 'stalled';
 
@@ -117,6 +118,7 @@ export function summarize(result: SyncResult): string {
   return [...counts].map(([action, n]) => `${n} ${action}`).join(', ') || 'no objects';
 }
 
+/** A commit's first 12 hex digits; an artifact's version and short digest (1.2.3@sha256:0123…). */
 export function short(sha: string): string {
-  return sha.slice(0, 12);
+  return shortRevision(sha);
 }

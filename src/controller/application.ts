@@ -28,6 +28,7 @@ import type { AppHealth } from '../health/index.js';
 import type { KubeClient } from '../kube/index.js';
 import { PolicyViolationError } from '../plan/index.js';
 import { redactText, type Revision } from '../source/index.js';
+import { sourceRefOf } from '../source/artifacts/index.js';
 import { checkApplication, type CheckDeps, type CheckedApplication } from './app-checks.js';
 import { HEALTH_REASONS, healthDeadline, judge, short, summarize, type Outcome } from './app-judge.js';
 import {
@@ -41,7 +42,7 @@ import {
   type HistoryRecord,
   type SyncTrigger,
 } from './app-status.js';
-import { requestedByOf, type HistoryStore } from './history.js';
+import { appendToStatus, historyEntry, requestedByOf, type HistoryStore } from './history.js';
 import { conditionOf } from './conditions.js';
 import { ensureFinalizer, finalizeApplication, ownerOf } from './deletion.js';
 import { dependencyGate, type DependencyDecision } from './dependencies.js';
@@ -97,6 +98,8 @@ export interface ApplicationReconcilerDeps extends CheckDeps {
   readonly onSynced?: (app: Application, result: SyncResult) => void;
   /** Called after each status write with the health and readiness it shows, for metrics. */
   readonly onHealth?: (app: Application, health: string, ready: boolean) => void;
+  /** Called when a rollout fails its health (a failed sync, judged after its apply), for metrics. */
+  readonly onRolloutFailed?: (app: Application) => void;
   /** How many reconciles of this Application failed in a row before this one (the queue knows). */
   readonly failedAttempts?: number;
   /** Why this reconcile runs, for history. */
@@ -248,7 +251,8 @@ async function chooseRevision(reconcile: Reconcile): Promise<Target | { stop: Re
   let source: Target['source'];
   try {
     const repository = await deps.access.source(checked.repository);
-    newest = await deps.access.revision(checked.repository, spec.ref, {
+    // A Helm repository's ref names the chart too (source/artifacts/revision.ts).
+    newest = await deps.access.revision(checked.repository, sourceRefOf(checked.repository.spec.type, spec), {
       fresh: reconcile.request.sync !== undefined,
     });
     source = { type: 'git', repository, ref: spec.ref, path: spec.path, revision: newest };
@@ -283,7 +287,7 @@ async function gatedTarget(
     newest: async (other) => {
       const repository = deps.repositories.get(other.repository, namespace);
       if (!repository) throw new UserError(`Repository ${namespace}/${other.repository} does not exist`);
-      return (await deps.access.revision(repository, other.ref)).sha;
+      return (await deps.access.revision(repository, sourceRefOf(repository.spec.type, other))).sha;
     },
   });
   if (gate.action === 'wait') {
@@ -695,8 +699,14 @@ export async function reconcileHealth(
     const judged = judge({ sha: applied, health: view.health, status, healthTimeoutMs, now: deps.now() });
     const outcome = finalOutcome(status, judged, applied);
     rolledOut = noteHealthy(status, outcome);
+    const rollback = wantsRollback(check.checked.spec, status, applied, outcome);
+    const failed =
+      !rollback && rolloutFailedNow(status, applied, outcome)
+        ? failedRollout(deps, status, outcome)
+        : undefined;
     await finish(deps.kube, app, status, outcome, deps.now());
-    if (wantsRollback(check.checked.spec, status, applied, outcome)) deps.requestReconcile?.(app, 'rollback');
+    if (failed) await announceFailedRollout(deps, app, failed, outcome);
+    if (rollback) deps.requestReconcile?.(app, 'rollback');
     const deadline = healthDeadline(status, healthTimeoutMs);
     if (outcome.state === 'progressing' && deadline !== undefined)
       result = { healthCheckAfterMs: Math.max(0, deadline - deps.now().getTime()) + 100 };
@@ -712,6 +722,64 @@ export async function reconcileHealth(
   if (rolledOut) announceRolledOut(deps, app, status);
   else await announceHealthChange(deps, app, before, status, applied ?? '');
   return result;
+}
+
+/** Verdicts that end a rollout as failed: not healthy within its health timeout, or an object failed. */
+const ROLLOUT_FAILURES: ReadonlySet<string> = new Set(['HealthTimeout', 'HealthDegraded']);
+
+/**
+ * The rollout of `sha` failed just now, and is not recorded as failed yet (the newest history entry
+ * of `sha` is still its apply). An automatic rollback records it itself, as RolledBack.
+ */
+function rolloutFailedNow(status: ApplicationStatus, sha: string, outcome: Outcome): boolean {
+  if (status.rollout?.revision !== sha || !ROLLOUT_FAILURES.has(outcome.reason)) return false;
+  return status.history?.find((h) => h.revision === sha)?.result !== 'Failed';
+}
+
+/**
+ * A sync that did not become healthy is a failed sync: its history entry, put into `status` before
+ * status is written (so a write that lost a race records nothing). The apply's own entry gives the
+ * commit, trigger and requester; the entry lasts from the apply to the verdict.
+ */
+function failedRollout(
+  deps: ApplicationReconcilerDeps,
+  status: ApplicationStatus,
+  outcome: Outcome,
+): HistoryEntry {
+  const sha = status.rollout!.revision;
+  const applied = status.history?.find((h) => h.revision === sha);
+  const entry = historyEntry({
+    revision: sha,
+    commit: applied?.commit,
+    trigger: applied?.trigger ?? 'resync',
+    requestedBy: applied?.requestedBy,
+    started: new Date(status.rollout!.startedAt),
+    finished: deps.now(),
+    result: 'Failed',
+    health: status.health?.status,
+    message: outcome.message,
+  });
+  return appendToStatus(status, entry);
+}
+
+/** Once status says so: the longer record, a Warning Event, a SyncFailed notice (commit status failure), the metric. */
+async function announceFailedRollout(
+  deps: ApplicationReconcilerDeps,
+  app: Application,
+  entry: HistoryEntry,
+  outcome: Outcome,
+): Promise<void> {
+  await deps.history?.append(app, entry).catch((error: unknown) => deps.onHistoryError?.(app, error));
+  const message = `rollout failed: ${outcome.message}`;
+  await deps.recordEvent(app, 'Warning', 'SyncFailed', message);
+  deps.notify?.({
+    app,
+    type: 'SyncFailed',
+    revision: entry.revision,
+    message,
+    ...(entry.health ? { health: entry.health } : {}),
+  });
+  deps.onRolloutFailed?.(app);
 }
 
 function reportHealth(deps: ApplicationReconcilerDeps, app: Application, status: ApplicationStatus): void {

@@ -60,14 +60,22 @@ export function readyOf(app: Application): string {
   return `${ready?.status ?? ''}/${ready?.observedGeneration ?? ''}/${applied ?? ''}`;
 }
 
-/** Where an Application's revisions come from: a Repository (of its own namespace) and a ref. */
+/**
+ * Where an Application's revisions come from: a Repository (of its own namespace), a ref, and the
+ * path (a Helm repository's chart: its versions are the chart's).
+ */
 export interface SourceRef {
   readonly repository: string;
   readonly ref: string;
+  readonly path?: string;
 }
 
 export function sourceOf(app: Application): SourceRef {
-  return { repository: app.spec.sourceRef?.name ?? '', ref: app.spec.ref ?? 'main' };
+  return {
+    repository: app.spec.sourceRef?.name ?? '',
+    ref: app.spec.ref ?? 'main',
+    path: app.spec.path ?? '',
+  };
 }
 
 /** One dependency, as the decision sees it. */
@@ -189,7 +197,7 @@ function short(sha: string): string {
 export async function dependencyGate(
   app: Application,
   status: ApplicationStatus,
-  spec: Pick<ApplicationSpec, 'sourceRef' | 'ref' | 'dependsOn'>,
+  spec: Pick<ApplicationSpec, 'sourceRef' | 'ref' | 'path' | 'dependsOn'>,
   target: string,
   lookup: {
     application(name: string): Application | undefined;
@@ -210,6 +218,10 @@ export async function dependencyGate(
           }
         : {}),
     },
-    await dependencyStates({ repository: spec.sourceRef.name, ref: spec.ref }, spec.dependsOn, lookup),
+    await dependencyStates(
+      { repository: spec.sourceRef.name, ref: spec.ref, path: spec.path },
+      spec.dependsOn,
+      lookup,
+    ),
   );
 }

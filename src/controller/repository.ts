@@ -21,6 +21,12 @@ import {
   type Revision,
 } from '../source/index.js';
 import { checkCredentialScope, CredentialScopeError } from '../source/credential-scope.js';
+import {
+  artifactRepository,
+  scopeUrlOf,
+  sourceRefOf,
+  type ArtifactRepositorySpec,
+} from '../source/artifacts/index.js';
 import { assertSourceAllowed, PolicyViolationError, type EffectivePolicy } from '../plan/index.js';
 import { outcomeConditions } from './conditions.js';
 import { patchStatus } from './status.js';
@@ -70,10 +76,13 @@ export function createRepositoryAccess(deps: {
     const spec = repositorySpecSchema.parse(repository.spec);
     // The namespace's AccessPolicies decide which servers it may use at all, credentials or not.
     const policy = deps.policyFor?.(repository.metadata.namespace);
-    if (policy) assertSourceAllowed(policy, spec.url);
+    if (policy)
+      assertSourceAllowed(policy, spec.type === 'git' ? spec.url : scopeUrlOf({ ...spec, type: spec.type }));
     // The Repository's own timeout bounds every Git operation for it (a slow-drip server holds a
     // worker that long at most).
     const timeoutMs = parseDuration(spec.timeout);
+    if (spec.type !== 'git')
+      return artifactSource(deps.kube, repository, { ...spec, type: spec.type }, timeoutMs);
     if (!spec.secretRef) return { url: spec.url, timeoutMs };
     const secret = await deps.kube.get({
       group: '',
@@ -161,6 +170,32 @@ export function createRepositoryAccess(deps: {
   };
 }
 
+/**
+ * A Helm or OCI Repository for the source stage (source/artifacts): its Secret, when it names one,
+ * read only after the Secret has agreed to go to its URL.
+ */
+async function artifactSource(
+  kube: KubeClient,
+  repository: Repository,
+  spec: ArtifactRepositorySpec & { secretRef?: { name: string } | undefined },
+  timeoutMs: number,
+): Promise<GitRepository> {
+  const { namespace } = repository.metadata;
+  const base = { type: spec.type, url: spec.url, plainHttp: spec.plainHttp ?? false, timeoutMs };
+  if (!spec.secretRef) return artifactRepository(base);
+  const secret = await kube.get({ group: '', kind: 'Secret', namespace, name: spec.secretRef.name });
+  if (!secret)
+    throw new UserError(
+      `the Secret ${namespace}/${spec.secretRef.name} named by Repository ${repository.metadata.name} does not exist`,
+    );
+  return artifactRepository(base, {
+    namespace,
+    name: spec.secretRef.name,
+    annotations: secret.metadata.annotations,
+    data: secret.data as Record<string, string> | undefined,
+  });
+}
+
 /** Secret data (base64) → Git credentials. Never includes a value in an error. */
 export function credentialsFrom(
   data: Record<string, string> | undefined,
@@ -214,6 +249,13 @@ export async function reconcileRepository(
   }
   const spec = parsed.data;
   if (spec.suspend) return {};
+  if (spec.type !== 'git' && (spec.forge || spec.pullRequests?.plan)) {
+    const message = `spec.forge and spec.pullRequests need a Git repository; this one is of type ${spec.type}`;
+    await writeStatus(deps, repository, status, { state: 'stalled', reason: 'InvalidSpec', message });
+    return {};
+  }
+  const refOf = (app: Application): string =>
+    sourceRefOf(spec.type, app.spec as { ref?: string; path?: string });
   const users = deps.applications
     .list()
     .filter(
@@ -221,7 +263,7 @@ export async function reconcileRepository(
         app.metadata.namespace === namespace &&
         (app.spec as { sourceRef?: { name?: string } }).sourceRef?.name === name,
     );
-  const refs = [...new Set(users.map((app) => (app.spec as { ref?: string }).ref ?? 'main'))].sort();
+  const refs = [...new Set(users.map(refOf))].sort();
   const interval = pollInterval(spec.interval);
   // Jitter spreads polls of many repositories over the interval instead of one burst.
   const nextPoll = Math.round(interval * (0.9 + 0.2 * (deps.random ?? Math.random)()));
@@ -231,7 +273,7 @@ export async function reconcileRepository(
     const changed = await deps.access.refresh(repository, refs);
     deps.onFetch?.(repository, (Date.now() - started) / 1000);
     for (const change of changed) {
-      const onRef = users.filter((app) => ((app.spec as { ref?: string }).ref ?? 'main') === change.ref);
+      const onRef = users.filter((app) => refOf(app) === change.ref);
       const paths = change.from
         ? await deps.access.changedPaths(repository, change.from, change.to).catch(() => undefined)
         : undefined;

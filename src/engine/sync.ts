@@ -29,7 +29,8 @@ import {
   sortForApply,
 } from '../plan/index.js';
 import { renderCacheKey, type RenderKind, type Renderer } from '../render/index.js';
-import type { GitSource, Revision } from '../source/index.js';
+import type { GitSource, Repository, Revision } from '../source/index.js';
+import { isArtifactRepository, scopeUrlOf, shortRevision } from '../source/artifacts/index.js';
 import type { AppSpec } from './app.js';
 import { createCheckouts, type Checkouts } from './checkouts.js';
 import { uninstall, type UninstallOptions, type UninstallResult } from './uninstall.js';
@@ -187,14 +188,14 @@ async function resolveSource(steps: Steps, run: SyncRun): Promise<ResolvedSource
   const previous = await deps.inventory.read(app.identity);
   if (app.source.type !== 'git')
     return { revision: { id: '' }, checkoutDir: app.source.dir, cacheKey: undefined, previous };
-  if (app.policy) assertSourceAllowed(app.policy, app.source.repository.url);
+  if (app.policy) assertSourceAllowed(app.policy, policyUrlOf(app.source.repository));
   emit({ type: 'stage', stage: 'source', message: `resolving ${app.source.ref}` });
   const commit = app.source.revision ?? (await deps.git.resolve(app.source.repository, app.source.ref));
   const cacheKey = await renderKeyFor(deps, app, commit.sha, previous?.renderInputs);
   emit({
     type: 'stage',
     stage: 'source',
-    message: `at ${commit.sha.slice(0, 12)} (${firstLine(commit.message)})`,
+    message: `at ${shortRevision(commit.sha)} (${firstLine(commit.message)})`,
   });
   const checkoutDir = await checkouts.of(app.source.repository, commit.sha);
   return { revision: { id: commit.sha, commit }, checkoutDir, cacheKey, previous };
@@ -455,7 +456,7 @@ async function renderKeyFor(
     } catch (error) {
       // The app path itself must exist: say so now, with the revision.
       if (path === app.source.path)
-        throw new UserError(`path '${path}' does not exist at ${sha.slice(0, 12)}`, { cause: error });
+        throw new UserError(`path '${path}' does not exist at ${shortRevision(sha)}`, { cause: error });
       return undefined;
     }
   }
@@ -553,6 +554,13 @@ async function settleDefinitions(
     }
   }
   return undefined;
+}
+
+/** The URL AccessPolicy sourceUrls are matched against (an oci:// URL as https://host/path). */
+function policyUrlOf(repository: Repository): string {
+  if (!isArtifactRepository(repository)) return repository.url;
+  const { kind: type, url } = repository;
+  return scopeUrlOf({ type, url, plainHttp: repository.artifact.plainHttp ?? false });
 }
 
 function contentHash(objects: readonly KubeObject[]): string {

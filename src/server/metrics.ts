@@ -64,7 +64,7 @@ export class CapstanMetrics {
     });
     this.#syncs = new Counter({
       name: 'capstan_syncs_total',
-      help: 'Syncs that applied or compared a revision, by result (failed: an object failed or a wave did not become healthy).',
+      help: 'Syncs that applied or compared a revision, by result (failed: an object failed or a wave did not become healthy; a rollout that then fails its health counts once more, as failed).',
       labelNames: ['result'],
       registers,
     });
