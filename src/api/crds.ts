@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import type { KubeObject } from '../core/objects.js';
 import { applicationGeneratorSpecSchema, applicationGeneratorStatusSchema } from './generator.js';
+import { imagePolicySpecSchema, imagePolicyStatusSchema } from './image-policy.js';
 import {
   accessPolicySpecSchema,
   applicationSpecSchema,
@@ -228,8 +229,39 @@ export function applicationGeneratorCrd(): KubeObject {
   });
 }
 
+/** Image automation: the newest allowed tag of an image, written into Git. */
+export function imagePolicyCrd(): KubeObject {
+  return crd({
+    kind: 'ImagePolicy',
+    plural: 'imagepolicies',
+    singular: 'imagepolicy',
+    shortNames: ['imgpol'],
+    spec: imagePolicySpecSchema,
+    status: imagePolicyStatusSchema,
+    columns: [
+      { name: 'Image', type: 'string', jsonPath: '.spec.image' },
+      { name: 'Latest', type: 'string', jsonPath: '.status.latest.tag' },
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      {
+        name: 'Status',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+        priority: 1,
+      },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  });
+}
+
 export function crds(): KubeObject[] {
-  return [repositoryCrd(), applicationCrd(), accessPolicyCrd(), notificationCrd(), applicationGeneratorCrd()];
+  return [
+    repositoryCrd(),
+    applicationCrd(),
+    accessPolicyCrd(),
+    notificationCrd(),
+    applicationGeneratorCrd(),
+    imagePolicyCrd(),
+  ];
 }
 
 /** The YAML of deploy/crds.yaml. */

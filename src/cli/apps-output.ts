@@ -15,6 +15,7 @@ import {
   type Condition,
   type Repository,
 } from '../api/v1alpha1.js';
+import type { ImagePolicy } from '../api/image-policy.js';
 import type { KubeObject } from '../core/objects.js';
 import { redactUrl } from '../source/index.js';
 import { renderTable } from './table.js';
@@ -175,6 +176,39 @@ export function formatRepositoryTable(repos: readonly Repository[], options: Tab
       ready?.status ?? 'Unknown',
       formatAge(repo.metadata.creationTimestamp, options.now),
       repo.spec.suspend ? 'Suspended' : (ready?.reason ?? ''),
+      truncate(ready?.message),
+    ];
+  });
+  return `${renderTable(header, rows, tablePainter(pc.createColors(options.color))).join('\n')}\n`;
+}
+
+/** `get images`: each ImagePolicy's image, the newest allowed tag, and where Git was last brought to it. */
+export function formatImagePolicyTable(policies: readonly ImagePolicy[], options: TableOptions): string {
+  const header = [
+    ...(options.allNamespaces ? ['NAMESPACE'] : []),
+    'NAME',
+    'IMAGE',
+    'LATEST',
+    'GIT',
+    'READY',
+    'AGE',
+    'REASON',
+    'MESSAGE',
+  ];
+  const rows = [...policies].sort(byNamespaceAndName).map((policy) => {
+    const ready = conditionOf(policy, 'Ready');
+    const git = (policy.status?.updates ?? []).map(
+      (u) => `${u.branch}:${u.outcome}${u.pullRequest ? `#${u.pullRequest.number}` : ''}`,
+    );
+    return [
+      ...(options.allNamespaces ? [policy.metadata.namespace] : []),
+      policy.metadata.name,
+      truncate(String(policy.spec.image ?? ''), 50),
+      policy.status?.latest?.tag ?? '',
+      truncate(git.join(','), 40),
+      ready?.status ?? 'Unknown',
+      formatAge(policy.metadata.creationTimestamp, options.now),
+      policy.spec.suspend ? 'Suspended' : (ready?.reason ?? ''),
       truncate(ready?.message),
     ];
   });

@@ -31,6 +31,7 @@ import { ConfigMapHistoryStore } from './history.js';
 import { LiveHealth } from './live-health.js';
 import { startNotifications } from './notifications.js';
 import { startGenerators, type Generators } from '../generate/index.js';
+import { startImagePolicies, type ImagePolicies, type ImagePoliciesOptions } from '../images/index.js';
 import { recordRollbackInGit, type RevertDeps } from './revert.js';
 import { reconcilePromotion, type PromotionDeps } from '../promote/index.js';
 import { StatusConflictError } from './status.js';
@@ -85,12 +86,19 @@ export interface ControllerOptions {
   readonly notificationsAllowLinkLocal?: boolean;
   /** How Git reverts of automatic rollbacks run (temp space, file:// for tests). */
   readonly writeback?: RevertOptions;
+  /** ImagePolicies: a registry client of the test's, private registry addresses, Git options. */
+  readonly images?: Pick<
+    ImagePoliciesOptions,
+    'createRegistryClient' | 'allowPrivateRegistries' | 'git' | 'timeoutMs'
+  >;
   /** Renders an app at a commit for plans of changes (src/review); without it, `planChange` refuses. */
   readonly renderAt?: RenderAt;
   readonly hooks?: {
     readonly onReconcile?: (kind: 'application' | 'repository', seconds: number, ok: boolean) => void;
     readonly onSynced?: (app: Application, result: SyncResult) => void;
     readonly onHealth?: (app: Application, health: string, ready: boolean) => void;
+    /** A rollout failed its health: a failed sync, judged after its apply. */
+    readonly onRolloutFailed?: (app: Application) => void;
     readonly onFetch?: (repository: Repository, seconds: number, error?: unknown) => void;
     readonly onQueueDepth?: (depth: number) => void;
     readonly onAppDeleted?: (namespace: string, name: string) => void;
@@ -115,6 +123,8 @@ export class Controller {
   private policies: PolicyIndex | undefined;
   /** ApplicationGenerators (src/generate/): Applications made per branch, folder, entry, pull request. */
   private generators: Generators | undefined;
+  /** ImagePolicies (src/images/): new image tags written into Git. */
+  private images: ImagePolicies | undefined;
   private started = false;
   /** Why each waiting full reconcile was asked for (the first reason wins), for history. */
   private readonly triggers = new Map<string, SyncTrigger>();
@@ -204,6 +214,21 @@ export class Controller {
       ...scope,
     });
     this.generators = generators;
+    const images = startImagePolicies(kube, {
+      signal,
+      log,
+      access,
+      applications: { get: (n, ns) => this.applications?.get(n, ns) },
+      repositories: { get: (n, ns) => this.repositories?.get(n, ns) },
+      recordEvent,
+      now,
+      // The commit is on the server: the Applications on that branch sync it now, not at the next poll.
+      onPushed: (repo) =>
+        this.enqueue(`repo/${repo.metadata.namespace}/${repo.metadata.name}`, { urgent: true }),
+      ...scope,
+      ...this.options.images,
+    });
+    this.images = images;
     const notifications = startNotifications(kube, {
       signal,
       log,
@@ -267,6 +292,7 @@ export class Controller {
         this.enqueue(`app/${app.metadata.namespace}/${app.metadata.name}`, { urgent: true, trigger }),
       ...(this.options.hooks?.onSynced ? { onSynced: this.options.hooks.onSynced } : {}),
       ...(this.options.hooks?.onHealth ? { onHealth: this.options.hooks.onHealth } : {}),
+      ...(this.options.hooks?.onRolloutFailed ? { onRolloutFailed: this.options.hooks.onRolloutFailed } : {}),
     });
 
     const queue: WorkQueue<QueueKey> = new WorkQueue<QueueKey>({
@@ -385,6 +411,7 @@ export class Controller {
       policies.synced,
       notifications.synced,
       generators.synced,
+      images.synced,
     ]);
     this.previewer = (app, previewSignal, revision) =>
       previewApplication(
@@ -456,6 +483,8 @@ export class Controller {
     await queue.shutdown({ drain: false });
     await notifications.close();
     await generators.close();
+    await images.close();
+    this.images = undefined;
     await Promise.allSettled([this.repositories.stopped, this.applications.stopped, policies.stopped]);
   }
 
@@ -531,6 +560,14 @@ export class Controller {
    */
   wakeGenerators(namespace: string, repositoryName: string): number {
     return this.generators?.wake(namespace, repositoryName) ?? 0;
+  }
+
+  /**
+   * A registry webhook announced a pushed image (its path in the registry, `team/web`): the
+   * ImagePolicies of that image scan now. Returns how many.
+   */
+  imagesPushed(images: readonly { readonly repository: string }[]): number {
+    return images.reduce((woken, image) => woken + (this.images?.wake(image) ?? 0), 0);
   }
 
   /** Urgent keys (someone is waiting: a person's edit or request, a push) go before the backlog. */

@@ -37,6 +37,11 @@ export class TenantQueues {
     this.queueOf(key)?.add(key, options);
   }
 
+  /** Makes `key` ready after `ms`, unless it is due sooner already (see WorkQueue.addAfter). */
+  addAfter(key: string, ms: number): void {
+    this.queueOf(key)?.addAfter(key, ms);
+  }
+
   forget(key: string): void {
     this.queues.get(this.options.namespaceOf(key))?.forget(key);
   }

@@ -18,6 +18,7 @@ import { CapstanMetrics, createServer } from '../server/index.js';
 import { startControlPlane, freePort, type ControlPlane } from './controlplane.js';
 import { environmentViewerBinding, startDemoDashboard } from './demo-dashboard.js';
 import { startGitHttpServer } from './git-http-server.js';
+import { pushImage, startRegistry } from './registry.js';
 import { installSingleTeamApplier, SINGLE_TEAM_APPLIER } from './single-team.js';
 
 const run = promisify(execFile);
@@ -29,6 +30,8 @@ export interface Demo {
   readonly metricsUrl: string;
   /** The dashboard, and the token its demo user logs in with. */
   readonly dashboard: { readonly url: string; readonly token: string };
+  /** The demo's image registry (plain http, notifications to Capstan) and crane to publish with. */
+  readonly registry: { readonly host: string; readonly crane: string; readonly image: string };
   stop(): Promise<void>;
 }
 
@@ -47,9 +50,24 @@ export async function startDemo(options: {
   try {
     const workDir = await mkdtemp(join(tmpdir(), 'capstan-demo-'));
     cleanups.push(() => rm(workDir, { recursive: true, force: true }));
+    const secret = randomBytes(24).toString('hex');
+    const httpPort = await freePort();
+    progress('starting the image registry (CNCF distribution; it notifies Capstan of every push)');
+    const registry = await startRegistry({
+      tools: { registry: controlPlane.tools.registry! },
+      notifications: {
+        url: `http://127.0.0.1:${httpPort}/hooks/registry`,
+        headers: { authorization: `Bearer ${secret}` },
+      },
+    });
+    cleanups.push(() => registry.stop());
+    const crane = controlPlane.tools.crane!;
+    const image = `${registry.host}/demo/web`;
+    await pushImage({ host: registry.host, crane }, 'demo/web', '1.0.0');
+
     progress('creating the example repository (branches staging and production)');
     const gitRoot = join(workDir, 'git');
-    await createExampleRepository(gitRoot, join(workDir, 'seed'));
+    await createExampleRepository(gitRoot, join(workDir, 'seed'), image);
 
     const kube = await createKubeClient({ kubeconfig: controlPlane.kubeconfig });
     cleanups.push(async () => kube.close());
@@ -77,15 +95,14 @@ export async function startDemo(options: {
       await running;
     });
 
-    const secret = randomBytes(24).toString('hex');
     const server = createServer({
       metrics,
       isReady: () => controller.isReady(),
-      webhookSecrets: { generic: secret },
+      webhookSecrets: { generic: secret, registry: secret },
       onPush: (event) => void controller.repositoriesPushed(event.repositoryKeys),
+      onImagePush: (event) => void controller.imagesPushed(event.images),
       limits: { debounceMs: 200 },
     });
-    const httpPort = await freePort();
     await server.listen({ host: '127.0.0.1', port: httpPort });
     cleanups.push(() => server.close());
 
@@ -133,6 +150,22 @@ export async function startDemo(options: {
         );
       }
     }
+    progress('creating the ImagePolicy web: new tags of demo/web are committed to staging');
+    await kube.apply(
+      {
+        apiVersion: API_VERSION,
+        kind: 'ImagePolicy',
+        metadata: { name: 'web', namespace: NAMESPACE },
+        spec: {
+          image,
+          insecure: true,
+          interval: '10m',
+          policy: { semver: { range: '>=1.0.0' } },
+          update: { applications: [{ name: 'web-staging' }] },
+        },
+      },
+      { force: true },
+    );
     progress('starting the dashboard');
     const dashboard = await startDemoDashboard(kube, controlPlane, NAMESPACE, (app, signal) =>
       controller.previewSync(app, signal),
@@ -143,6 +176,7 @@ export async function startDemo(options: {
       repositoryUrl,
       metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
       dashboard: { url: dashboard.url, token: dashboard.token },
+      registry: { host: registry.host, crane, image },
       stop,
     };
   } catch (error) {
@@ -162,7 +196,7 @@ async function sendWebhook(url: string, secret: string, repository: string): Pro
 }
 
 /** The example: `apps/web` (Kustomize) and `apps/worker` (plain YAML), one branch per environment. */
-async function createExampleRepository(root: string, seed: string): Promise<void> {
+async function createExampleRepository(root: string, seed: string, image: string): Promise<void> {
   const env = {
     ...process.env,
     GIT_CONFIG_NOSYSTEM: '1',
@@ -182,7 +216,7 @@ async function createExampleRepository(root: string, seed: string): Promise<void
     ['production', 3],
   ] as const) {
     if (environment === 'production') await git(seed, 'checkout', '--quiet', '-b', 'production');
-    for (const [path, content] of Object.entries(exampleFiles(environment, replicas))) {
+    for (const [path, content] of Object.entries(exampleFiles(environment, replicas, image))) {
       await mkdir(dirname(join(seed, path)), { recursive: true });
       await writeFile(join(seed, path), content);
     }
@@ -192,7 +226,7 @@ async function createExampleRepository(root: string, seed: string): Promise<void
   await git(seed, 'push', '--quiet', join(root, 'demo.git'), 'staging', 'production');
 }
 
-function exampleFiles(environment: string, replicas: number): Record<string, string> {
+function exampleFiles(environment: string, replicas: number, image: string): Record<string, string> {
   return {
     'README.md': `# Capstan demo (${environment})\n\nEach branch is an environment; each folder under apps/ is an Application.\n`,
     'apps/web/kustomization.yaml': `namespace: ${environment}
@@ -224,7 +258,7 @@ spec:
     spec:
       containers:
         - name: web
-          image: registry.example/web:1.0.0
+          image: ${image}:1.0.0 # {"$imagepolicy": "${NAMESPACE}:web"}
           envFrom:
             - configMapRef: { name: web-settings }
           ports:

@@ -136,17 +136,61 @@ export async function parseYamlStreamAsync(
   sliceMs = 20,
 ): Promise<YamlDocument[]> {
   const results: YamlDocument[] = [];
+  await runSliced(parseSteps(text, origin, limits, results), sliceMs);
+  return results;
+}
+
+/**
+ * The parser's syntax tokens of a stream (whole documents, with source offsets), for callers that
+ * edit text in place and need positions, not data (the image setters). Each lexeme passes the same
+ * nesting and document-count guard as `parseYamlStream` before the parser sees it; `lines` learns
+ * every line start; `undefined` comes now and then as a chance to pause (see `runSliced`).
+ */
+export function* guardedSyntaxTokens(
+  text: string,
+  origin: string,
+  limits: YamlLimits,
+  lines: LineCounter,
+): Generator<CST.Token | undefined> {
+  const parser = new Parser(lines.addNewLine);
+  const guard = new DepthGuard(origin, limits);
+  lines.addNewLine(0);
+  let lexemes = 0;
+  for (const lexeme of new Lexer().lex(text)) {
+    guard.observe(lexeme);
+    yield* parser.next(lexeme);
+    if (++lexemes % SYNTAX_LEXEMES_PER_STEP === 0) yield undefined;
+  }
+  yield* parser.end();
+}
+
+/**
+ * Runs a generator of work steps to its end, giving the event loop a turn every `sliceMs`: a long
+ * parse must not stall lease renewals, health probes and watches. Returns what the generator returns.
+ */
+export async function runSliced<T>(steps: Generator<unknown, T>, sliceMs = 20): Promise<T> {
   let sliceStarted = Date.now();
-  for (const _pause of parseSteps(text, origin, limits, results)) {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
     if (Date.now() - sliceStarted < sliceMs) continue;
     await new Promise((resolve) => setImmediate(resolve));
     sliceStarted = Date.now();
   }
-  return results;
+}
+
+/** The same steps run at once, for synchronous callers. */
+export function runToEnd<T>(steps: Generator<unknown, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }
 
 /** How many lexemes between two chances to pause. */
 const LEXEMES_PER_STEP = 2048;
+/** The same for `guardedSyntaxTokens`: a step should stay far below a slice on a loaded machine. */
+const SYNTAX_LEXEMES_PER_STEP = 256;
 
 /** Parses into `results`, yielding now and then so a caller may pause between steps. */
 function* parseSteps(

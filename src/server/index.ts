@@ -1,6 +1,6 @@
 /** The HTTP front end: health, metrics and webhook receivers. */
 export { createServer, DEFAULT_LIMITS } from './server.js';
-export type { PullRequestEvent, ServerDependencies, ServerLimits } from './server.js';
+export type { ImagePushEvent, PullRequestEvent, ServerDependencies, ServerLimits } from './server.js';
 export { CapstanMetrics, SYNC_OUTCOMES, WEBHOOK_OUTCOMES } from './metrics.js';
 export type {
   CapstanMetricsOptions,

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeClock } from '../../test/support/fake-clock.js';
 import type { PushEvent } from './debounce.js';
 import { CapstanMetrics } from './metrics.js';
-import { createServer, type PullRequestEvent } from './server.js';
+import { createServer, type ImagePushEvent, type PullRequestEvent } from './server.js';
 import type { ServerDependencies } from './server.js';
 
 const SECRET = 'w3bhook-s3cret-value';
@@ -535,5 +535,56 @@ describe('pull-request webhooks', () => {
     expect((await app.inject(githubRequest(pullRequestBody(), 'pull_request'))).statusCode).toBe(202);
     await new Promise((resolve) => setImmediate(resolve));
     expect(logLines.join('')).toContain('webhook pull request handler failed');
+  });
+});
+
+describe('registry webhooks', () => {
+  const notification = JSON.stringify({
+    events: [
+      {
+        action: 'push',
+        target: {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          repository: 'team/web',
+          tag: '1.2.0',
+          digest: `sha256:${'c'.repeat(64)}`,
+        },
+        request: { host: '127.0.0.1:5000' },
+      },
+    ],
+  });
+  const registryRequest = (authorization: string, body = notification) => ({
+    method: 'POST' as const,
+    url: '/hooks/registry',
+    headers: { 'content-type': 'application/vnd.docker.distribution.events.v2+json', authorization },
+    payload: body,
+  });
+
+  it("hands the distribution registry's notification (its own content type, a Bearer header) to onImagePush", async () => {
+    const received: ImagePushEvent[] = [];
+    const { app, pushes, settle, metrics } = setup({
+      webhookSecrets: { registry: SECRET },
+      onImagePush: (event) => void received.push(event),
+    });
+    const response = await app.inject(registryRequest(`Bearer ${SECRET}`));
+    expect(response.statusCode).toBe(202);
+    expect(received).toEqual([{ provider: 'registry', images: [{ repository: 'team/web' }] }]);
+    settle();
+    expect(pushes).toEqual([]);
+    expect(await webhookCount(metrics, 'registry', 'accepted')).toBe(1);
+  });
+
+  it('refuses a wrong token before reading the images, and ignores them without a handler', async () => {
+    const received: ImagePushEvent[] = [];
+    const { app } = setup({
+      webhookSecrets: { registry: SECRET },
+      onImagePush: (e) => void received.push(e),
+    });
+    expect((await app.inject(registryRequest('Bearer guess'))).statusCode).toBe(401);
+    expect(received).toEqual([]);
+    const { app: bare } = setup({ webhookSecrets: { registry: SECRET } });
+    const ignored = await bare.inject(registryRequest(`Bearer ${SECRET}`));
+    expect(ignored.statusCode).toBe(202);
+    expect(ignored.json()).toEqual({ status: 'ignored' });
   });
 });

@@ -35,7 +35,7 @@ import type { CapstanMetrics, WebhookOutcome } from './metrics.js';
 import { TokenBucketRateLimiter, clientKey } from './rate-limit.js';
 import { repositoryMatchKey } from './repository-key.js';
 import { decodeBody, isWebhookProvider, webhookReceivers } from './webhooks/index.js';
-import type { ParsedWebhook, PullRequestChange, WebhookProvider } from './webhooks/index.js';
+import type { ParsedWebhook, PullRequestChange, PushedImage, WebhookProvider } from './webhooks/index.js';
 
 export interface ServerLimits {
   /** Largest webhook body accepted, enforced while it streams (default 1 MiB). */
@@ -72,6 +72,11 @@ export interface ServerDependencies {
    * logged. Without it, pull-request events are answered 202 and ignored (a push-only deployment).
    */
   readonly onPullRequest?: (event: PullRequestEvent) => void | Promise<void>;
+  /**
+   * Called once per accepted registry notification naming pushed images; errors are logged.
+   * Without it, registry notifications are answered 202 and ignored.
+   */
+  readonly onImagePush?: (event: ImagePushEvent) => void | Promise<void>;
   readonly logger?: FastifyBaseLogger;
   readonly limits?: Partial<ServerLimits>;
   /** Time for the rate limiter and the debouncer; tests pass a manual clock. */
@@ -91,6 +96,12 @@ export interface PullRequestEvent {
   /** The base repository as match keys (see `repositoryMatchKey`), as for pushes. */
   readonly repositoryKeys: readonly string[];
   readonly pullRequest: PullRequestChange;
+}
+
+/** An accepted registry notification: the images pushed, by their path in the registry. */
+export interface ImagePushEvent {
+  readonly provider: WebhookProvider;
+  readonly images: readonly PushedImage[];
 }
 
 export const DEFAULT_LIMITS: Omit<ServerLimits, 'maxDebounceMs'> = {
@@ -229,6 +240,7 @@ export function createServer(deps: ServerDependencies): FastifyInstance {
     if (parsed.kind === 'ignored') {
       return finish(request, reply, provider, 'ignored', 200, { status: 'ignored' }, { event });
     }
+    if (parsed.kind === 'image') return handOverImages(request, reply, provider, event, parsed.images);
     const named = usableRepository(parsed.urls);
     if (named.repositoryKeys.length === 0) {
       return finish(
@@ -283,14 +295,42 @@ export function createServer(deps: ServerDependencies): FastifyInstance {
     return finish(request, reply, provider, 'accepted', 202, { status: 'accepted' }, shown);
   }
 
+  /** Pushed images go to `onImagePush` at once: a scan is cheap and keyed by policy, nothing to merge. */
+  function handOverImages(
+    request: HookRequest,
+    reply: FastifyReply,
+    provider: WebhookProvider,
+    event: string,
+    images: readonly PushedImage[],
+  ): FastifyReply {
+    const shown = { event, images: images.map((image) => image.repository) };
+    if (deps.onImagePush === undefined) {
+      return finish(request, reply, provider, 'ignored', 202, { status: 'ignored' }, shown);
+    }
+    const report = (error: unknown): void => {
+      app.log.error({ provider, error: describeError(error) }, 'webhook image handler failed');
+    };
+    try {
+      Promise.resolve(deps.onImagePush({ provider, images })).catch(report);
+    } catch (error) {
+      report(error);
+    }
+    return finish(request, reply, provider, 'accepted', 202, { status: 'accepted' }, shown);
+  }
+
   // The webhook routes live in their own scope: their body parsers keep the raw bytes (the HMAC is
   // over exactly those), and their error handler counts refusals without echoing anything back.
   void app.register(async (hooks) => {
     hooks.removeAllContentTypeParsers();
+    const keepRaw = { parseAs: 'buffer' as const, bodyLimit: limits.maxBodyBytes };
     hooks.addContentTypeParser(
       ['application/json', 'application/x-www-form-urlencoded'],
-      { parseAs: 'buffer', bodyLimit: limits.maxBodyBytes },
+      keepRaw,
       (_request, body, done) => done(null, body),
+    );
+    // The distribution registry's notifications: application/vnd.docker.distribution.events.v2+json.
+    hooks.addContentTypeParser(/^application\/vnd\.[a-z0-9.-]+\+json$/, keepRaw, (_request, body, done) =>
+      done(null, body),
     );
     hooks.setErrorHandler((error: FastifyError, request: HookRequest, reply) => {
       const provider = isWebhookProvider(request.params.provider) ? request.params.provider : 'unknown';

@@ -35,6 +35,7 @@ export async function installCrds(kube: KubeClient): Promise<void> {
     'crd/accesspolicies.capstan.dev',
     'crd/notifications.capstan.dev',
     'crd/applicationgenerators.capstan.dev',
+    'crd/imagepolicies.capstan.dev',
     '--timeout=60s',
   ]);
   await kube.mapper.refresh();
@@ -53,6 +54,8 @@ export async function startTestController(
     namespace?: string;
     resyncMs?: number;
     hooks?: ControllerOptions['hooks'];
+    /** ImagePolicy options (a shorter reconcile deadline, Git options). */
+    images?: ControllerOptions['images'];
     /** Where the controller logs (default: nowhere, or the console with CAPSTAN_TEST_LOG set). */
     log?: ControllerLog;
   } = {},
@@ -72,6 +75,7 @@ export async function startTestController(
     resyncMs: options.resyncMs ?? 60_000,
     ...(options.namespace ? { namespace: options.namespace } : { labelSelector: `!${ISOLATED_LABEL}` }),
     ...(options.hooks ? { hooks: options.hooks } : {}),
+    ...(options.images ? { images: options.images } : {}),
     log:
       options.log ??
       (process.env.CAPSTAN_TEST_LOG

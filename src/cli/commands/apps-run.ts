@@ -9,6 +9,7 @@ import {
   type Application,
   type Repository,
 } from '../../api/v1alpha1.js';
+import type { ImagePolicy } from '../../api/image-policy.js';
 import { CapstanError, isCapstanError, UserError } from '../../core/errors.js';
 import { REQUESTED_BY_ANNOTATION } from '../../controller/history.js';
 import { sleep } from '../../core/time.js';
@@ -24,6 +25,7 @@ import {
   formatApplicationDescription,
   formatApplicationTable,
   formatObjects,
+  formatImagePolicyTable,
   formatRepositoryTable,
   shortSha,
   type KubeEvent,
@@ -55,7 +57,11 @@ async function withClient<T>(
   }
 }
 
-function notFound(kind: 'Application' | 'Repository', namespace: string, name: string): CapstanError {
+function notFound(
+  kind: 'Application' | 'Repository' | 'ImagePolicy',
+  namespace: string,
+  name: string,
+): CapstanError {
   return new CapstanError('notFound', `${kind.toLowerCase()} ${namespace}/${name} not found`);
 }
 
@@ -66,20 +72,25 @@ async function getApplication(kube: HttpKubeClient, namespace: string, name: str
 }
 
 export async function runGet(
-  kind: 'Application' | 'Repository',
+  kind: 'Application' | 'Repository' | 'ImagePolicy',
   name: string | undefined,
   flags: GetFlags,
 ): Promise<number> {
   if (flags.allNamespaces && flags.namespace) throw new UserError('give either -n NAMESPACE or -A, not both');
   if (flags.allNamespaces && name) throw new UserError('a name needs a namespace: use -n, not -A');
   return withClient(flags, async (kube, namespace) => {
-    let objects: (Application | Repository)[];
+    let objects: (Application | Repository | ImagePolicy)[];
     if (name) {
-      const one = await kube.get<Application | Repository>({ group: GROUP, kind, namespace, name });
+      const one = await kube.get<Application | Repository | ImagePolicy>({
+        group: GROUP,
+        kind,
+        namespace,
+        name,
+      });
       if (!one) throw notFound(kind, namespace, name);
       objects = [one];
     } else {
-      const list = await kube.list<Application | Repository>(GROUP, VERSION, kind, {
+      const list = await kube.list<Application | Repository | ImagePolicy>(GROUP, VERSION, kind, {
         ...(flags.allNamespaces ? {} : { namespace }),
       });
       objects = list.items;
@@ -89,7 +100,11 @@ export async function runGet(
       return EXIT.ok;
     }
     if (objects.length === 0) {
-      const plural = kind === 'Application' ? 'applications' : 'repositories';
+      const plural = {
+        Application: 'applications',
+        Repository: 'repositories',
+        ImagePolicy: 'image policies',
+      }[kind];
       process.stderr.write(
         flags.allNamespaces ? `No ${plural} found.\n` : `No ${plural} found in namespace ${namespace}.\n`,
       );
@@ -100,11 +115,12 @@ export async function runGet(
       color: colorOn(process.stdout),
       allNamespaces: flags.allNamespaces ?? false,
     };
-    process.stdout.write(
-      kind === 'Application'
-        ? formatApplicationTable(objects as Application[], options)
-        : formatRepositoryTable(objects as Repository[], options),
-    );
+    const table = {
+      Application: () => formatApplicationTable(objects as Application[], options),
+      Repository: () => formatRepositoryTable(objects as Repository[], options),
+      ImagePolicy: () => formatImagePolicyTable(objects as ImagePolicy[], options),
+    }[kind];
+    process.stdout.write(table());
     return EXIT.ok;
   });
 }

@@ -1,5 +1,5 @@
 /**
- * The operator's CLI for people: `get apps|repos`, `describe app`, `sync`, `rollback`, `suspend`,
+ * The operator's CLI for people: `get apps|repos|images`, `describe app`, `sync`, `rollback`, `suspend`,
  * `resume`.
  * They read and annotate the Application and Repository objects; the controller does the work.
  *
@@ -70,6 +70,27 @@ ${EXIT_CODES_HELP}`,
     )
     .action(async (name, flags) => {
       process.exitCode = await (await commands()).runGet('Repository', name, flags);
+    });
+
+  get
+    .command('images')
+    .aliases(['image', 'imagepolicy', 'imagepolicies', 'imgpol'])
+    .description('list ImagePolicies: image, newest allowed tag, what Git holds, readiness')
+    .argument('[name]', 'one ImagePolicy only')
+    .addOption(namespaceOption())
+    .addOption(kubeconfigOption())
+    .option('-A, --all-namespaces', 'list across every namespace')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  capstan get images -n shop
+  capstan get images -n shop web -o yaml
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (name, flags) => {
+      process.exitCode = await (await commands()).runGet('ImagePolicy', name, flags);
     });
 
   const describe = program.command('describe').description('show one Capstan object in detail');

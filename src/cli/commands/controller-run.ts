@@ -9,7 +9,15 @@ import { assertNoActiveLeader, LeaderElector } from '../../controller/leader.js'
 import { parseDefaultServiceAccount } from '../../controller/tenancy.js';
 import { UserError } from '../../core/errors.js';
 import { createKubeClient, type KubeClient } from '../../kube/index.js';
-import { CapstanMetrics, createServer, type PullRequestEvent, type PushEvent } from '../../server/index.js';
+import type { ImagePolicy } from '../../api/image-policy.js';
+import { imageMatches } from '../../images/index.js';
+import {
+  CapstanMetrics,
+  createServer,
+  type ImagePushEvent,
+  type PullRequestEvent,
+  type PushEvent,
+} from '../../server/index.js';
 import { startControllerDashboard, type RunningDashboard } from '../../server/dashboard/serve.js';
 import { isPushedRepository } from '../../source/index.js';
 import { EXIT } from '../exit-codes.js';
@@ -90,10 +98,18 @@ export async function runController(flags: ControllerFlags): Promise<number> {
     metrics,
     isReady: () => (leading ? controller.isReady() : true),
     webhookSecrets: secret
-      ? { github: secret, gitlab: secret, gitea: secret, bitbucket: secret, generic: secret }
+      ? {
+          github: secret,
+          gitlab: secret,
+          gitea: secret,
+          bitbucket: secret,
+          generic: secret,
+          registry: secret,
+        }
       : {},
     onPush: routePush({ kube, controller, isLeading: () => leading }),
     onPullRequest: routePullRequest({ kube, controller, isLeading: () => leading }),
+    onImagePush: routeImagePush({ kube, controller, isLeading: () => leading }),
     logger: log,
   });
   await server.listen({ host, port: portText });
@@ -205,6 +221,36 @@ export function routePullRequest(deps: {
 }): (event: PullRequestEvent) => void | Promise<void> {
   return (event) =>
     deps.isLeading() ? void deps.controller.pullRequestChanged(event) : forwardPush(deps.kube, event);
+}
+
+/**
+ * Where an accepted registry notification goes: the leader scans the ImagePolicies of the pushed
+ * images at once; a standby asks the leader to, through each matching policy's request annotation.
+ */
+export function routeImagePush(deps: {
+  readonly kube: KubeClient;
+  readonly controller: Pick<Controller, 'imagesPushed'>;
+  readonly isLeading: () => boolean;
+}): (event: ImagePushEvent) => void | Promise<void> {
+  return (event) =>
+    deps.isLeading() ? void deps.controller.imagesPushed(event.images) : forwardImagePush(deps.kube, event);
+}
+
+async function forwardImagePush(kube: KubeClient, event: ImagePushEvent): Promise<void> {
+  const { items } = await kube.list('capstan.dev', 'v1alpha1', 'ImagePolicy');
+  for (const policy of items as ImagePolicy[]) {
+    if (!event.images.some((image) => imageMatches(policy, image))) continue;
+    await kube.patch(
+      {
+        group: 'capstan.dev',
+        kind: 'ImagePolicy',
+        namespace: policy.metadata.namespace,
+        name: policy.metadata.name,
+      },
+      { metadata: { annotations: { [REQUESTED_AT_ANNOTATION]: new Date().toISOString() } } },
+      'merge',
+    );
+  }
 }
 
 /** A replica that does not lead passes a webhook on to the leader through the Repository's request annotation. */

@@ -77,7 +77,7 @@ Examples:
   capstan controller --install-crds --lease-namespace default  # beside a cluster, using $KUBECONFIG
   capstan controller --default-service-account capstan-apply   # apps without one run as capstan-apply of their namespace
   capstan controller --http-address 0.0.0.0:8080 --webhook-secret-file /etc/capstan/webhook
-Webhooks: POST /hooks/github | gitlab | gitea | bitbucket | generic`,
+Webhooks: POST /hooks/github | gitlab | gitea | bitbucket | generic | registry`,
     )
     .action(async (flags) => {
       // Loaded on use: the server, the controller and their dependencies are most of the CLI's code,

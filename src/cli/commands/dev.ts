@@ -72,11 +72,18 @@ Deployment's replacements have been Ready 5 s (minReadySeconds):
 Push a bad commit (its Pods fail) and watch Capstan roll it back after the 30 s health timeout,
 with auto-sync still on, and record the rollback in Git as a revert commit it then applies:
   sed -i 's/^      labels: { app: web }$/      labels: { app: web, pod-container-running-failed.stage.kwok.x-k8s.io: "true" }/' apps/web/deployment.yaml
-  sed -i 's/web:1.0.0/web:1.1.0/' apps/web/deployment.yaml
-  git commit -qam 'web 1.1.0' && git push -q
+  git commit -qam 'web: a bad change' && git push -q
   npm run capstan -- describe app web-staging -n capstan-demo   # Rollback: <bad> → <good>, Git revert: Pushed
   git pull -q && git log --oneline -3                           # Revert capstan-demo/web-staging: roll back …
   npm run capstan -- history web-staging -n capstan-demo
+
+Publish a new image: the registry tells Capstan, which commits the new tag to staging (the
+ImagePolicy web; apps/web/deployment.yaml carries its setter comment), and the sync rolls it out:
+  ${demo.registry.crane} tag ${demo.registry.image}:1.0.0 1.1.0
+  npm run capstan -- get images -n capstan-demo                 # LATEST 1.1.0, GIT staging:pushed
+  git pull -q && git log -1 --stat                              # images: capstan-demo/web … 1.0.0 → 1.1.0
+  kubectl -n staging get deployment web -o jsonpath='{.spec.template.spec.containers[0].image}'
+  ${demo.registry.crane} tag ${demo.registry.image}:1.0.0 2.0.0-rc.1   # outside the range: ignored
 
 Roll back by hand (auto-sync stays on; the revision left is rejected until a newer commit):
   npm run capstan -- rollback web-staging -n capstan-demo       # to the healthy revision before

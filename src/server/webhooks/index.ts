@@ -4,6 +4,7 @@ import * as generic from './generic.js';
 import * as gitea from './gitea.js';
 import * as github from './github.js';
 import * as gitlab from './gitlab.js';
+import * as registry from './registry.js';
 import type { WebhookProvider, WebhookReceiver } from './types.js';
 
 export const webhookReceivers: Readonly<Record<WebhookProvider, WebhookReceiver>> = {
@@ -12,6 +13,7 @@ export const webhookReceivers: Readonly<Record<WebhookProvider, WebhookReceiver>
   gitea,
   bitbucket,
   generic,
+  registry,
 };
 
 export { PULL_REQUEST_ACTIONS, WEBHOOK_PROVIDERS, isWebhookProvider } from './types.js';
@@ -19,6 +21,7 @@ export type {
   ParsedWebhook,
   PullRequestAction,
   PullRequestChange,
+  PushedImage,
   WebhookHeaders,
   WebhookKind,
   WebhookProvider,

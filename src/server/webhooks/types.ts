@@ -4,7 +4,7 @@
  * can be tested with nothing but a header map and a Buffer.
  */
 
-export const WEBHOOK_PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket', 'generic'] as const;
+export const WEBHOOK_PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket', 'generic', 'registry'] as const;
 export type WebhookProvider = (typeof WEBHOOK_PROVIDERS)[number];
 
 export function isWebhookProvider(value: unknown): value is WebhookProvider {
@@ -19,14 +19,20 @@ export type WebhookHeaders = Readonly<Record<string, string | readonly string[] 
  * - `push`: something changed in the named repository; reconcile it.
  * - `pullRequest`: a pull (merge) request of the named repository was opened, got new commits,
  *   was reopened or closed; plan it (see src/review/pull-requests.ts).
+ * - `image`: a container registry stored a new image (registry.ts); scan the ImagePolicies of it.
  * - `ping`: the host is checking the receiver (GitHub on hook creation); answer, do nothing.
  * - `ignored`: an event Capstan does not act on (issues, comments, PR label edits, …); answer, do nothing.
  */
-export type WebhookKind = 'push' | 'pullRequest' | 'ping' | 'ignored';
+export type WebhookKind = 'push' | 'pullRequest' | 'image' | 'ping' | 'ignored';
 
 /** The pull-request actions Capstan acts on, in one vocabulary for every host. */
 export const PULL_REQUEST_ACTIONS = ['opened', 'synchronized', 'reopened', 'closed'] as const;
 export type PullRequestAction = (typeof PULL_REQUEST_ACTIONS)[number];
+
+/** An image a registry announced: its path in the registry (`team/web`), lower case, validated. */
+export interface PushedImage {
+  readonly repository: string;
+}
 
 /** A validated pull-request event: every field bounded, the SHA hex only. */
 export interface PullRequestChange {
@@ -57,6 +63,11 @@ export type ParsedWebhook =
       readonly kind: 'push' | 'ping' | 'ignored';
       /** The ref that moved (`refs/heads/main`), when the payload names exactly one. */
       readonly ref?: string;
+    })
+  | (WebhookCommon & {
+      readonly kind: 'image';
+      /** The images pushed (distinct); `urls` is empty. */
+      readonly images: readonly PushedImage[];
     })
   | (WebhookCommon & {
       readonly kind: 'pullRequest';

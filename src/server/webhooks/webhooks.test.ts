@@ -172,7 +172,7 @@ describe('gitea and forgejo', () => {
 });
 
 const refOf = (parsed: ParsedWebhook): string | undefined =>
-  parsed.kind === 'pullRequest' ? undefined : parsed.ref;
+  parsed.kind === 'pullRequest' || parsed.kind === 'image' ? undefined : parsed.ref;
 
 describe('bitbucket cloud', () => {
   const push = (changes: unknown[]): unknown => ({

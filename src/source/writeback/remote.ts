@@ -83,6 +83,25 @@ export async function fetchFailure(
   return error;
 }
 
+/**
+ * Whether commit `sha` is exactly one commit on `parent` with root tree `tree`: a branch already
+ * carrying this change, so pushing it again would only make a duplicate. Read from the raw object:
+ * a shallow fetch hides the parent from rev-parse, not from the commit itself.
+ */
+export async function isCommitOf(
+  repo: WorkRepo,
+  sha: string,
+  expected: { readonly parent: string; readonly tree: string },
+): Promise<boolean> {
+  // Capstan's own commits are small; a longer one (a message someone pushed) is not one of them.
+  const raw = await repo.bytes('cat-file', ['cat-file', 'commit', sha], 256 * 1024);
+  if (raw === undefined || raw.exitCode !== 0) return false;
+  const header = raw.stdout.toString('latin1').split('\n\n')[0] ?? '';
+  const parents = [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map((m) => m[1]);
+  const tree = /^tree ([0-9a-f]+)$/m.exec(header)?.[1];
+  return parents.length === 1 && parents[0] === expected.parent && tree === expected.tree;
+}
+
 /** Whether the work repository holds commit `sha` (a shallow fetch may not have brought it). */
 export function hasCommit(repo: WorkRepo, sha: string): Promise<boolean> {
   return repo.succeeds('cat-file', ['cat-file', '-e', `${sha}^{commit}`]);

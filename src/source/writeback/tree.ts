@@ -269,13 +269,107 @@ async function mergeFile(
     3 * MAX_MERGED_FILE_BYTES,
   );
   if (merged === undefined || merged.exitCode !== 0) return undefined;
-  const blob = await repo.local('hash-object', ['hash-object', '-w', '--no-filters', '--stdin'], {
-    stdin: merged.stdout,
-  });
-  return blob.trim();
+  return writeBlob(repo, merged.stdout);
 }
 
 /** A path as people read it: UTF-8 where it is, quoted, control characters escaped. */
 function displayPath(path: Buffer): string {
   return quote(path.toString('utf8'));
+}
+
+/** One entry below a folder, as `ls-tree -r -l` lists it: a file, a symlink or a submodule. */
+export interface ListedFile {
+  /** Relative to the listed tree, `/`-separated, decoded as UTF-8. */
+  readonly path: string;
+  /** Whether the name's bytes are UTF-8 (`path` round-trips to them); others cannot be grafted back by name. */
+  readonly utf8: boolean;
+  /** `100644`, `100755`, `120000` (symlink), `160000` (submodule). */
+  readonly mode: string;
+  readonly type: 'blob' | 'commit';
+  readonly sha: string;
+  /** Bytes, from the object's header (nothing inflated); undefined for a submodule. */
+  readonly size: number | undefined;
+}
+
+/**
+ * Every file below `tree` (a tree's or commit's id), recursively, folders left out; undefined when
+ * the listing is longer than `maxListingBytes` (a repository decides how many files it holds).
+ */
+export async function listFilesBelow(
+  repo: WorkRepo,
+  tree: string,
+  maxListingBytes: number,
+): Promise<ListedFile[] | undefined> {
+  const out = await repo.bytes(
+    'ls-tree',
+    ['ls-tree', '-r', '-l', '-z', '--full-tree', '--end-of-options', tree],
+    maxListingBytes,
+  );
+  if (out === undefined) return undefined;
+  if (out.exitCode !== 0) throw new CapstanError('internal', `git ls-tree failed for ${repo.url.display}`);
+  const files: ListedFile[] = [];
+  for (const record of splitNul(out.stdout)) {
+    const tab = record.indexOf(0x09);
+    if (tab < 0) continue;
+    // `<mode> <type> <object> <size>\t<path>`, the size right-aligned (padded with spaces).
+    const [mode = '', type = '', sha = '', size = ''] = record
+      .subarray(0, tab)
+      .toString('latin1')
+      .split(/ +/);
+    if (type !== 'blob' && type !== 'commit') continue;
+    const name = record.subarray(tab + 1);
+    const path = name.toString('utf8');
+    files.push({
+      path,
+      utf8: Buffer.from(path, 'utf8').equals(name),
+      mode,
+      type,
+      sha,
+      size: /^\d+$/.test(size) ? Number(size) : undefined,
+    });
+  }
+  return files;
+}
+
+/**
+ * The content of blobs `shas` (duplicates allowed) through one `cat-file --batch`. The caller
+ * knows their sizes (listFilesBelow) and bounds the batch; `maxBytes` bounds what is read (contents
+ * and headers), past which this is an internal error: the objects are not the ones listed.
+ */
+export async function readBlobs(
+  repo: WorkRepo,
+  shas: readonly string[],
+  maxBytes: number,
+): Promise<Map<string, Buffer>> {
+  const blobs = new Map<string, Buffer>();
+  const wanted = [...new Set(shas)];
+  if (wanted.length === 0) return blobs;
+  const out = await repo.bytes('cat-file', ['cat-file', '--batch'], maxBytes + wanted.length * 128, {
+    stdin: wanted.map((sha) => `${sha}\n`).join(''),
+  });
+  if (out === undefined || out.exitCode !== 0)
+    throw new CapstanError('internal', `git cat-file --batch failed for ${repo.url.display}`);
+  let at = 0;
+  for (const sha of wanted) {
+    const end = out.stdout.indexOf(0x0a, at);
+    const [id = '', type = '', size = ''] = out.stdout
+      .subarray(at, end < 0 ? at : end)
+      .toString('latin1')
+      .split(' ');
+    if (end < 0 || id !== sha || type !== 'blob' || !/^\d+$/.test(size))
+      throw new CapstanError('internal', `blob ${sha} of ${repo.url.display} could not be read`);
+    const start = end + 1;
+    blobs.set(sha, out.stdout.subarray(start, start + Number(size)));
+    // The content is followed by a newline.
+    at = start + Number(size) + 1;
+  }
+  return blobs;
+}
+
+/** Writes `content` as a blob (no filters: the bytes as given) and returns its id. */
+export async function writeBlob(repo: WorkRepo, content: Buffer | string): Promise<string> {
+  const blob = await repo.local('hash-object', ['hash-object', '-w', '--no-filters', '--stdin'], {
+    stdin: content,
+  });
+  return blob.trim();
 }
