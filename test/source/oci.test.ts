@@ -4,11 +4,12 @@
  * to the real control plane.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pack } from 'tar-stream';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { stringify } from 'yaml';
 import { freshNamespace, kubectl } from '../support/cluster.js';
 import {
@@ -25,7 +26,9 @@ import {
   crane,
   craneDigest,
   pushImage,
+  registryTools,
   sharedRegistry,
+  startRegistry,
   uniqueRepo,
   type PushTarget,
 } from '../support/registry.js';
@@ -195,6 +198,63 @@ describe('OCI sources', () => {
     expect((await getApp(t.kube, namespace, 'evil')).status?.lastAppliedRevision).toBeUndefined();
   });
 });
+
+describe('OCI sources from a registry that lies', () => {
+  it('refuses a layer larger than Capstan downloads, and a blob whose bytes are not its digest; nothing applied', async () => {
+    const own = await startRegistry({ tools: { registry: registryTools().registry } });
+    onTestFinished(() => own.stop());
+    const target: PushTarget = { host: own.host, crane: registryTools().crane };
+    const manifest = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-the-artifact\ndata:\n  a: b\n';
+    // 70 MiB that gzip cannot shrink: over the 64 MiB an artifact may be.
+    await pushImage(target, 'team/huge', '1.0.0', {
+      files: { 'settings.yaml': manifest, 'padding.bin': randomBytes(70 * 1024 * 1024).toString('base64') },
+      oci: true,
+    });
+    // A small artifact whose layer the registry then serves with other bytes (its disk was tampered with).
+    await pushImage(target, 'team/tampered', '1.0.0', { files: { 'settings.yaml': manifest }, oci: true });
+    await tamperWithLayers(own.dataDir, 'team/tampered');
+
+    const namespace = await freshNamespace('oci-lies');
+    for (const name of ['huge', 'tampered']) {
+      await t.kube.apply(
+        repository(namespace, name, {
+          type: 'oci',
+          url: `oci://${own.host}/team/${name}`,
+          plainHttp: true,
+          interval: '1s',
+        }),
+      );
+      await t.kube.apply(application(namespace, name, { sourceRef: { name }, path: '', ref: '1.0.0' }));
+    }
+    const huge = await failedWith(namespace, 'huge', /larger|too large|exceeds|more than/i);
+    const tampered = await failedWith(namespace, 'tampered', /digest/i);
+    expect(`${huge.message} ${tampered.message}`).not.toMatch(/from-the-artifact/);
+    expect(await configMap(namespace, 'from-the-artifact')).toBeUndefined();
+    for (const name of ['huge', 'tampered'])
+      expect((await getApp(t.kube, namespace, name)).status?.lastAppliedRevision).toBeUndefined();
+  });
+});
+
+/** Overwrites, on the registry's disk, every layer blob of `repository` with other bytes of the same size. */
+async function tamperWithLayers(dataDir: string, repository: string): Promise<void> {
+  const layers = join(
+    dataDir,
+    'storage',
+    'docker',
+    'registry',
+    'v2',
+    'repositories',
+    repository,
+    '_layers',
+    'sha256',
+  );
+  const blobs = join(dataDir, 'storage', 'docker', 'registry', 'v2', 'blobs', 'sha256');
+  for (const digest of await readdir(layers)) {
+    const data = join(blobs, digest.slice(0, 2), digest, 'data');
+    const size = (await stat(data)).size;
+    await writeFile(data, Buffer.alloc(size, 0x42));
+  }
+}
 
 /** A layer with a good manifest, then a symlink out of the artifact and a file through it. */
 async function hostileTar(): Promise<Buffer> {
