@@ -18,6 +18,9 @@ export const IMAGE_POLICY_KIND = 'ImagePolicy';
 /** Applications one policy may update (each names its Repository, branch and path). */
 export const MAX_POLICY_APPLICATIONS = 32;
 
+/** Tags whose creation time a `newest` policy reads in one scan (one or two requests each). */
+export const MAX_NEWEST_CANDIDATES = 100;
+
 const localName = z
   .string()
   .min(1)
@@ -52,8 +55,14 @@ const tagPolicySchema = z
     alphabetical: z
       .object({ order: order.describe('asc: the last in alphabetical order wins; desc: the first.') })
       .optional(),
+    newest: z
+      .object({})
+      .optional()
+      .describe(
+        `The tag whose image was created last, as the registry tells (the manifest's org.opencontainers.image.created annotation, else the image config's created time); tags without a time are left out. Reads each tag's manifest: filterTags must leave at most ${MAX_NEWEST_CANDIDATES} tags.`,
+      ),
   })
-  .describe('Exactly one of semver, numerical, alphabetical.');
+  .describe('Exactly one of semver, numerical, alphabetical, newest.');
 
 const pathInApp = z.string().min(1).max(1024).describe("A file relative to the Application's path.");
 

@@ -25,6 +25,7 @@ import {
   type TestController,
 } from '../support/controller.js';
 import { giteaRepository, giteaSecret, sharedForge } from '../support/forge.js';
+import { sharedRegistry, uniqueRepo } from '../support/registry.js';
 import { createTestRepo, git, makeTempDir, startGitHttpServer } from '../support/git-servers.js';
 
 const WEBHOOK_SECRET = 'registry-hook-secret';
@@ -301,5 +302,36 @@ describe('image automation', () => {
     });
     expect(await git(work, 'ls-remote', cloneUrl, 'refs/heads/main')).toContain(first);
     expect(condition(policy as never, 'Ready')).toMatchObject({ status: 'True', reason: 'PullRequestOpen' });
+  });
+});
+
+describe('image automation by creation time', () => {
+  it('chooses the tag whose image was created last, as the registry tells, among the filtered tags', async () => {
+    const namespace = await freshNamespace('img-newest');
+    t = await startTestController({ namespace, resyncMs: 60_000 });
+    onTestFinished(() => t.stop());
+    const registry = await sharedRegistry();
+    const repo = `${uniqueRepo()}/app`;
+    const created = (at: string) => ({ annotations: { 'org.opencontainers.image.created': at }, oci: true });
+    // Names that sort differently from their times, one image without a time, one outside the filter.
+    await pushImage(registry, repo, 'build-c', created('2026-11-01T10:00:00Z'));
+    await pushImage(registry, repo, 'build-a', created('2026-11-03T10:00:00Z'));
+    await pushImage(registry, repo, 'build-b', created('2026-11-02T10:00:00Z'));
+    await pushImage(registry, repo, 'build-untimed');
+    await pushImage(registry, repo, 'other', created('2026-12-01T10:00:00Z'));
+    await t.kube.apply(
+      imagePolicy(namespace, 'newest', {
+        image: `${registry.host}/${repo}`,
+        insecure: true,
+        policy: { newest: {} },
+        filterTags: { pattern: '^build-' },
+      }),
+    );
+    const policy = await eventually('the scan', async () => {
+      const p = await getPolicy(namespace, 'newest');
+      return p.status?.latest ? p : undefined;
+    });
+    expect(policy.status?.latest?.tag).toBe('build-a');
+    expect(policy.status?.lastScan).toEqual({ tags: 5, considered: 3 });
   });
 });
