@@ -413,6 +413,7 @@ export class Controller {
       generators.synced,
       images.synced,
     ]);
+    images.start();
     this.previewer = (app, previewSignal, revision) =>
       previewApplication(
         {

@@ -27,6 +27,11 @@ export interface ImagePolicies {
   /** Resolves once the informer has listed. */
   readonly synced: Promise<void>;
   /**
+   * Starts scanning: every policy now, and each new one as it comes. Called once the controller's
+   * Applications and Repositories are known too — a scan before would find none of them.
+   */
+  start(): void;
+  /**
    * Scans now the policies of an image that was pushed (a registry webhook): `repository` is its
    * path in the registry (`team/web`). A policy woken less than MIN_WAKE_SPACING_MS before scans
    * when that has passed. Returns how many.
@@ -76,6 +81,8 @@ export function startImagePolicies(kube: KubeClient, options: ImagePoliciesOptio
   const { log } = options;
   const keyOf = (policy: ImagePolicy) => `${policy.metadata.namespace}/${policy.metadata.name}`;
   const memory = new Map<string, string>();
+  /** Whether start() was called: before it, the informer's first listing queues nothing. */
+  let started = false;
   /** When each policy's last wake by a registry notification runs (now, or later when spaced). */
   const lastWake = new Map<string, number>();
   const queue = new TenantQueues({
@@ -121,8 +128,11 @@ export function startImagePolicies(kube: KubeClient, options: ImagePoliciesOptio
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
     signal: options.signal,
-    onAdd: (policy) => queue.add(keyOf(policy)),
+    onAdd: (policy) => {
+      if (started) queue.add(keyOf(policy));
+    },
     onUpdate: (previous, policy) => {
+      if (!started) return; // start() queues every policy anyway
       const wanted = wantsReconcile(previous, policy);
       // A request alone (the annotation a standby replica sets for a registry notification) is a wake.
       if (wanted === 'request') spacedWake(keyOf(policy));
@@ -169,9 +179,11 @@ export function startImagePolicies(kube: KubeClient, options: ImagePoliciesOptio
     memory,
   };
   return {
-    synced: policies.synced.then(() => {
+    synced: policies.synced,
+    start() {
+      started = true;
       for (const policy of policies.list()) queue.add(keyOf(policy));
-    }),
+    },
     wake(image) {
       let woken = 0;
       for (const policy of policies.list()) {

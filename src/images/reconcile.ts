@@ -52,6 +52,9 @@ export interface ImagePolicyDeps {
   readonly memory: Map<string, string>;
 }
 
+/** The longest a scan may take whatever spec.timeout says: past the reconcile's own deadline anyway. */
+const MAX_SCAN_MS = 60 * 60_000;
+
 export interface ImagePolicyOutcome {
   readonly requeueAfterMs?: number;
 }
@@ -170,7 +173,8 @@ async function scan(
     // spec.timeout bounds the whole scan, every page of the tag list together: the client's own
     // bound is per request, and a registry answering page after page just in time would otherwise
     // hold this namespace's worker until the reconcile's deadline.
-    const deadline = AbortSignal.timeout(parseDuration(spec.timeout));
+    // Bounded: AbortSignal.timeout fires at once past 2^31 ms (a timeout of `1000h`).
+    const deadline = AbortSignal.timeout(Math.min(parseDuration(spec.timeout), MAX_SCAN_MS));
     return {
       result: await scanImage(registry, spec, signal ? AbortSignal.any([signal, deadline]) : deadline),
     };

@@ -7,6 +7,7 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CapstanError, EnvironmentError, TransientError, UserError } from '../core/errors.js';
+import { systemClock } from '../core/time.js';
 import { redactText } from './redact.js';
 
 export interface GitInvocation {
@@ -96,7 +97,8 @@ export function createProcessRunner(gitBinary = 'git'): GitRunner {
           child.kill('SIGKILL');
         }
       };
-      const timer = setTimeout(() => {
+      // The clock's timer: a plain one given a Repository's `1000h` (past 2^31 ms) fires at once.
+      const timer = systemClock.setTimeout(() => {
         timedOut = true;
         killGroup();
       }, invocation.timeoutMs);
@@ -116,7 +118,7 @@ export function createProcessRunner(gitBinary = 'git'): GitRunner {
       });
       child.stderr.on('data', (chunk: Buffer) => stderr.add(chunk));
       child.on('error', (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        systemClock.clearTimeout(timer);
         if (error.code === 'ENOENT') {
           reject(new EnvironmentError(`git is not installed or not on PATH (looked for "${gitBinary}")`));
         } else {
@@ -124,7 +126,7 @@ export function createProcessRunner(gitBinary = 'git'): GitRunner {
         }
       });
       child.on('close', (code) => {
-        clearTimeout(timer);
+        systemClock.clearTimeout(timer);
         if (refusal !== undefined) {
           reject(refusal.error);
           return;
@@ -310,7 +312,9 @@ export function sshCommand(options: SshCommandOptions): string {
   const parts = [
     'ssh',
     '-F /dev/null',
-    ...(options.keyFile ? [`-i ${shellQuote(options.keyFile)}`] : []),
+    // Without a key of its own, none: ssh finds its default keys (~/.ssh/id_*) in the passwd home,
+    // not in $HOME, so a Repository without credentials would log in with the controller's keys.
+    options.keyFile ? `-i ${shellQuote(options.keyFile)}` : '-o IdentityFile=none',
     '-o IdentitiesOnly=yes',
     `-o UserKnownHostsFile=${shellQuote(options.knownHostsFile ?? '/dev/null')}`,
     '-o GlobalKnownHostsFile=/dev/null',
