@@ -63,7 +63,7 @@ export const repositorySpecSchema = z.object({
     .object({ name: localName })
     .optional()
     .describe(
-      'Secret in the same namespace: `username` + `password` (or `token`) for HTTPS; `sshPrivateKey` + `knownHosts` (and optional `passphrase`) for SSH; for helm and oci also `ca.crt` (a PEM CA for https) and, for oci, `.dockerconfigjson`. It must list this URL in its annotation capstan.dev/git-urls (URL prefixes it may be sent to; an oci:// URL is listed as https://host/path); plain http:// also needs capstan.dev/allow-insecure-http: "true" on it.',
+      'Secret in the same namespace: `username` + `password` (or `token`) for HTTPS; `sshPrivateKey` + `knownHosts` (and optional `passphrase`) for SSH; for helm and oci also `ca.crt` (a PEM CA for https); for oci, `.dockerconfigjson`; for helm, `keyring` (OpenPGP public keys, armored or binary: every chart must then come with a `.prov` signed by one of them, as helm --verify checks). It must list this URL in its annotation capstan.dev/git-urls (URL prefixes it may be sent to; an oci:// URL is listed as https://host/path); plain http:// also needs capstan.dev/allow-insecure-http: "true" on it.',
     ),
   interval: duration(
     'How often to look for new commits (a cheap ls-remote; webhooks make it immediate).',

@@ -64,8 +64,16 @@ async function serveFolder(
   };
 }
 
-/** Packages chart `name` at `version` into `repoDir` with the real helm, and re-indexes it. */
-async function publishChart(repoDir: string, name: string, version: string): Promise<string> {
+/**
+ * Packages chart `name` at `version` into `repoDir` with the real helm, and re-indexes it; with
+ * `sign`, `helm package --sign` writes its .prov beside it.
+ */
+async function publishChart(
+  repoDir: string,
+  name: string,
+  version: string,
+  sign?: SigningKey,
+): Promise<string> {
   const helm = inject('tools').helm!;
   const chartDir = join(await makeTempDir('chart'), name);
   await mkdir(join(chartDir, 'templates'), { recursive: true });
@@ -87,10 +95,40 @@ async function publishChart(repoDir: string, name: string, version: string): Pro
       '',
     ].join('\n'),
   );
-  await run(helm, ['package', chartDir, '--destination', repoDir]);
+  const signing = sign ? ['--sign', '--key', sign.name, '--keyring', sign.secretKeyring] : [];
+  await run(helm, ['package', chartDir, '--destination', repoDir, ...signing]);
   await run(helm, ['repo', 'index', repoDir]);
   const archive = await readFile(join(repoDir, `${name}-${version}.tgz`));
   return `${version}@sha256:${createHash('sha256').update(archive).digest('hex')}`;
+}
+
+interface SigningKey {
+  readonly name: string;
+  /** Path of the secret keyring `helm package --sign` reads (gpg's legacy format). */
+  readonly secretKeyring: string;
+  /** The public key, ASCII-armored, as a Repository Secret's `keyring`. */
+  readonly publicArmored: string;
+}
+
+/** An RSA signing key made with the real gpg in its own GNUPGHOME, exported as helm wants it. */
+async function makeSigningKey(name: string): Promise<SigningKey> {
+  const home = await makeTempDir('gnupg');
+  const env = { ...process.env, GNUPGHOME: home };
+  const gpg = (args: string[]) =>
+    run('gpg', ['--batch', ...args], { env, encoding: 'buffer', maxBuffer: 1024 * 1024 });
+  await gpg([
+    '--passphrase',
+    '',
+    '--quick-gen-key',
+    `${name} <test@example.com>`,
+    'rsa2048',
+    'sign',
+    'never',
+  ]);
+  const secretKeyring = join(home, 'secring.gpg');
+  await writeFile(secretKeyring, (await gpg(['--export-secret-keys'])).stdout);
+  const publicArmored = (await gpg(['--export', '--armor'])).stdout.toString('utf8');
+  return { name, secretKeyring, publicArmored };
 }
 
 async function configMap(namespace: string, name: string): Promise<Record<string, unknown> | undefined> {
@@ -216,6 +254,69 @@ describe('Helm repository sources', () => {
       );
       const app = await readyAt(namespace, 'web', revision);
       expect(JSON.stringify(app.status)).not.toContain(auth.password);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('checks provenance when the Secret gives a keyring: signed charts applied, others refused', async () => {
+    const trusted = await makeSigningKey('Capstan Test');
+    const stranger = await makeSigningKey('Someone Else');
+    const repoDir = await makeTempDir('helm-repo');
+    const signed = await publishChart(repoDir, 'web', '1.0.0', trusted);
+    await publishChart(repoDir, 'api', '1.0.0'); // no .prov
+    await publishChart(repoDir, 'db', '1.0.0', stranger);
+    const server = await serveFolder(repoDir);
+    try {
+      const namespace = await freshNamespace('helm');
+      await t.kube.apply({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          name: 'charts-keyring',
+          namespace,
+          // A keyring is no credential, but the Secret's scope rules are the same for every key.
+          annotations: {
+            'capstan.dev/git-urls': `${server.url}/`,
+            'capstan.dev/allow-insecure-http': 'true',
+          },
+        },
+        stringData: { keyring: trusted.publicArmored },
+      });
+      await t.kube.apply(
+        repository(namespace, 'charts', {
+          type: 'helm',
+          url: server.url,
+          interval: '1s',
+          secretRef: { name: 'charts-keyring' },
+        }),
+      );
+      for (const chart of ['web', 'api', 'db'])
+        await t.kube.apply(
+          application(namespace, chart, { sourceRef: { name: 'charts' }, path: chart, ref: '1.0.0' }),
+        );
+      const applied = await readyAt(namespace, 'web', signed);
+      expect(applied.status?.lastAppliedRevision?.message).toMatch(/provenance signed by [0-9A-F]{40}/);
+      expect(await configMap(namespace, 'web-settings')).toMatchObject({ data: { version: '1.0.0' } });
+      expect(server.requests).toContain('/web-1.0.0.tgz.prov');
+
+      const refusal = (name: string, pattern: RegExp) =>
+        eventually(`${name} refused`, async () => {
+          const ready = condition(await getApp(t.kube, namespace, name), 'Ready');
+          return ready?.status === 'False' && pattern.test(ready.message) ? ready : undefined;
+        });
+      const unsigned = await refusal('api', /provenance/);
+      expect(unsigned.message).toMatch(
+        /chart api 1.0.0 in .* has no provenance file \(api-1.0.0.tgz.prov\); the Repository's Secret gives a keyring/,
+      );
+      const foreign = await refusal('db', /provenance/);
+      expect(foreign.message).toMatch(
+        /the provenance of chart 'db' version '1.0.0' is signed by key [0-9A-F]{16}, which is not in the keyring/,
+      );
+      for (const name of ['api', 'db']) {
+        expect(await configMap(namespace, `${name}-settings`)).toBeUndefined();
+        expect((await getApp(t.kube, namespace, name)).status?.lastAppliedRevision).toBeUndefined();
+      }
     } finally {
       await server.close();
     }

@@ -4,7 +4,8 @@
  * URL is matched as https://host/path, or http:// with spec.plainHttp).
  *
  * Secret keys: `username` + `password` (or `token`), or `.dockerconfigjson` (OCI; the entry for the
- * registry's host), and `ca.crt`, a PEM bundle trusted for this repository's https.
+ * registry's host), and `ca.crt`, a PEM bundle trusted for this repository's https; for Helm,
+ * `keyring` (OpenPGP public keys): charts must then carry a `.prov` signed by one of them.
  * No value is ever put in an error.
  */
 import { UserError } from '../../core/errors.js';
@@ -93,9 +94,15 @@ function accessFromSecret(spec: ArtifactRepositorySpec, secret: ArtifactSecret):
   if (password !== undefined) auth = { username: value('username') ?? '', password };
   else if (dockerConfig !== undefined && spec.type === 'oci')
     auth = authFromDockerConfig(dockerConfig, parseOciUrl(spec.url).registry);
-  if (!auth && caPem === undefined)
+  const keyring = spec.type === 'helm' ? secret.data?.keyring : undefined;
+  if (!auth && caPem === undefined && keyring === undefined)
     throw new UserError(
-      `the Secret ${secret.namespace}/${secret.name} has none of username/password (or token), ${spec.type === 'oci' ? '.dockerconfigjson (with an entry for this registry), ' : ''}ca.crt`,
+      `the Secret ${secret.namespace}/${secret.name} has none of username/password (or token), ${spec.type === 'oci' ? '.dockerconfigjson (with an entry for this registry), ' : 'keyring, '}ca.crt`,
     );
-  return { ...(auth ? { auth } : {}), ...(caPem === undefined ? {} : { caPem }) };
+  return {
+    ...(auth ? { auth } : {}),
+    ...(caPem === undefined ? {} : { caPem }),
+    // Binary keyrings too: decoded to bytes, not text.
+    ...(keyring === undefined ? {} : { keyring: Buffer.from(keyring, 'base64') }),
+  };
 }

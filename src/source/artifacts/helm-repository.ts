@@ -6,14 +6,14 @@
  * Chart URLs may be relative (to the repository) or absolute. An absolute URL on another origin is
  * fetched without the repository's credentials (Helm's own default, `--pass-credentials` off), under
  * the same address checks; the index's digest, when given, still pins what it must contain.
- * Provenance (`.prov` files) is not checked.
+ * Provenance (`<chart url>.prov`) is fetched here under the same rules and checked in provenance.ts.
  */
 import semver from 'semver';
 import { UserError } from '../../core/errors.js';
 import { parseYamlStream } from '../../render/yaml.js';
 import { quote, redactUrl } from '../redact.js';
 import { parseDigest } from './digest.js';
-import { httpGet, type HttpGetOptions } from './http.js';
+import { httpGet, HttpStatusError, type HttpGetOptions } from './http.js';
 import type { ArtifactRepository } from './types.js';
 
 export interface HelmLimits {
@@ -72,15 +72,53 @@ export async function downloadChart(
   version: ChartVersion,
   options: { limits: HelmLimits; timeoutMs: number; allowPrivateAddresses: boolean; signal?: AbortSignal },
 ): Promise<Buffer> {
+  return downloadBeside(repository, version.url, options.limits.maxChartBytes, options);
+}
+
+/**
+ * The chart's provenance file (`<chart url>.prov`), under the chart's own rules (origin,
+ * credentials, time) and at most `maxBytes`; undefined when the repository has none (HTTP 404).
+ */
+export async function downloadProvenance(
+  repository: ArtifactRepository,
+  version: ChartVersion,
+  options: { timeoutMs: number; allowPrivateAddresses: boolean; signal?: AbortSignal; maxBytes: number },
+): Promise<Buffer | undefined> {
+  const url = new URL(version.url);
+  url.pathname += '.prov';
+  try {
+    return await downloadBeside(repository, url.toString(), options.maxBytes, options);
+  } catch (error) {
+    if (error instanceof HttpStatusError && error.status === 404) return undefined;
+    throw error;
+  }
+}
+
+/** The file name a chart archive is signed under: its URL's last path segment (as `helm verify`). */
+export function chartFileName(version: ChartVersion): string {
+  const segment = new URL(version.url).pathname.split('/').pop() ?? '';
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+async function downloadBeside(
+  repository: ArtifactRepository,
+  url: string,
+  maxBytes: number,
+  options: { timeoutMs: number; allowPrivateAddresses: boolean; signal?: AbortSignal },
+): Promise<Buffer> {
   const base = new URL(repositoryBase(repository.url));
-  const target = new URL(version.url);
+  const target = new URL(url);
   const underRepository = target.origin === base.origin && target.pathname.startsWith(base.pathname);
   const request = requestOptions(repository, options);
-  return httpGet(version.url, {
+  return httpGet(url, {
     ...request,
     // Credentials go to the repository's own URLs only (what its Secret agreed to).
     auth: underRepository ? request.auth : undefined,
-    maxBytes: options.limits.maxChartBytes,
+    maxBytes,
   });
 }
 

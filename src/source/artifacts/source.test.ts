@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import * as openpgp from 'openpgp';
 import { pack } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RegistryClient } from '../../registry/index.js';
@@ -105,6 +106,66 @@ describe('Helm repositories', () => {
     const out = join(dir, 'out');
     await source.checkout(helmRepo(), revision.sha, out);
     expect(await readFile(join(out, 'web', 'Chart.yaml'), 'utf8')).toContain('version: 1.1.0');
+  });
+
+  describe('with a keyring', () => {
+    async function signer(): Promise<{ keyring: Uint8Array; prov(archive: Buffer): Promise<string> }> {
+      const { privateKey, publicKey } = await openpgp.generateKey({
+        type: 'ecc',
+        curve: 'curve25519Legacy',
+        userIDs: [{ name: 'Capstan Test', email: 'test@example.com' }],
+        format: 'object',
+      });
+      return {
+        keyring: publicKey.write(),
+        prov: async (archive) => {
+          const text = `apiVersion: v2\nname: web\nversion: 1.0.0\n\n...\nfiles:\n  web-1.0.0.tgz: sha256:${hex(archive)}\n`;
+          const message = await openpgp.createCleartextMessage({ text });
+          return openpgp.sign({ message, signingKeys: privateKey });
+        },
+      };
+    }
+
+    it('checks a chart cached before the keyring was given, and says who signed it', async () => {
+      const key = await signer();
+      const v1 = await chartArchive('web', '1.0.0');
+      served.files.set('/charts/web-1.0.0.tgz', v1);
+      served.files.set(
+        '/charts/index.yaml',
+        indexYaml([{ version: '1.0.0', url: 'web-1.0.0.tgz', digest: hex(v1) }]),
+      );
+      const source = createArtifactSource({ cacheDir: dir });
+      await source.resolve(helmRepo(), 'web@1.0.0');
+      await expect(source.resolve(helmRepo({ keyring: key.keyring }), 'web@1.0.0')).rejects.toThrow(
+        /has no provenance file \(web-1.0.0.tgz.prov\)/,
+      );
+      served.files.set('/charts/web-1.0.0.tgz.prov', await key.prov(v1));
+      const revision = await source.resolve(helmRepo({ keyring: key.keyring }), 'web@1.0.0');
+      expect(revision.message).toMatch(/^chart web 1.0.0 \(provenance signed by [0-9A-F]{40}\)$/);
+      // A pinned revision is served from the store once checked; a fresh controller must check it.
+      await source.resolve(helmRepo({ keyring: key.keyring }), revision.sha);
+      await expect(
+        createArtifactSource({ cacheDir: dir }).resolve(helmRepo({ keyring: key.keyring }), revision.sha),
+      ).rejects.toThrow(/has not had its provenance checked/);
+    });
+
+    it('does not let a signed archive vouch for another the index names', async () => {
+      const key = await signer();
+      const signed = await chartArchive('web', '1.0.0');
+      const evil = await chartArchive('web', '1.0.0-evil');
+      served.files.set('/charts/web-1.0.0.tgz.prov', await key.prov(signed));
+      served.files.set(
+        '/charts/index.yaml',
+        indexYaml([{ version: '1.0.0', url: 'web-1.0.0.tgz', digest: hex(evil) }]),
+      );
+      const source = createArtifactSource({ cacheDir: dir });
+      served.files.set('/charts/web-1.0.0.tgz', signed);
+      await expect(source.resolve(helmRepo({ keyring: key.keyring }), 'web@1.0.0')).rejects.toThrow(/digest/);
+      served.files.set('/charts/web-1.0.0.tgz', evil);
+      await expect(source.resolve(helmRepo({ keyring: key.keyring }), 'web@1.0.0')).rejects.toThrow(
+        /not the one its provenance signs/,
+      );
+    });
   });
 
   it('refuses a chart whose bytes are not the digest the index gives', async () => {

@@ -19,11 +19,20 @@ import type { Revision } from '../git-source.js';
 import { redactUrl } from '../redact.js';
 import { sha256Digest, verifyDigest } from './digest.js';
 import {
+  chartFileName,
   chooseChartVersion,
   downloadChart,
+  downloadProvenance,
   readChartVersions,
   type ChartVersion,
 } from './helm-repository.js';
+import {
+  MAX_PROVENANCE_BYTES,
+  ProvenanceError,
+  readKeyring,
+  verifyProvenance,
+  type VerifiedProvenance,
+} from './provenance.js';
 import { contentLayer, parseOciRef, parseOciUrl, resolveOciRef } from './oci.js';
 import { formatArtifactRevision, parseArtifactRevision, parseHelmRef } from './revision.js';
 import { createArtifactStore, type ArtifactStore, type StoredArtifact } from './store.js';
@@ -68,6 +77,7 @@ export function createArtifactSource(options: ArtifactSourceOptions): ArtifactSo
   const clients = registryClients(options, timeoutMs, allowPrivateAddresses);
   /** Digests of index entries that give none, by chart URL: computed once, not on every poll. */
   const undigested = new Map<string, string>();
+  const provenance = provenanceChecks(store, helm);
 
   async function resolveHelm(repository: ArtifactRepository, ref: string): Promise<Revision> {
     const { chart, range } = parseHelmRef(ref);
@@ -78,15 +88,18 @@ export function createArtifactSource(options: ArtifactSourceOptions): ArtifactSo
     if (known === undefined || !(await store.has(known))) {
       const data = await downloadChart(repository, chosen, helm);
       const digest = chosen.digest ?? sha256Digest(data);
+      // Before the store: a chart refused by its provenance is never kept, so never unpacked.
+      const signer = await provenance.check(repository, chosen, digest, data);
       await store.put(
         digest,
         { content: digest, stripComponents: 0, description: describeChart(chosen) },
         data,
       );
       if (!chosen.digest) undigested.set(chosen.url, digest);
-      return chartRevision(chosen, digest, ref);
+      return chartRevision(chosen, digest, ref, signer);
     }
-    return chartRevision(chosen, known, ref);
+    const signer = await provenance.check(repository, chosen, known);
+    return chartRevision(chosen, known, ref, signer);
   }
 
   async function resolveOci(repository: ArtifactRepository, ref: string): Promise<Revision> {
@@ -119,6 +132,8 @@ export function createArtifactSource(options: ArtifactSourceOptions): ArtifactSo
     digest: string,
   ): Promise<Revision> {
     const stored = await store.get(digest);
+    if (stored && repository.kind === 'helm' && repository.artifact.keyring)
+      provenance.requireChecked(repository, ref, digest);
     if (stored) return artifactRevision(ref, ref, stored.record.description);
     if (repository.kind === 'oci') return resolveOci(repository, digest);
     throw new UserError(
@@ -188,12 +203,77 @@ function registryClients(
   };
 }
 
+/**
+ * Provenance, when the Repository's Secret gives a keyring: each chart digest is checked once per
+ * keyring (the .prov fetched, the signature and the archive's digest verified), then remembered.
+ */
+function provenanceChecks(
+  store: ArtifactStore,
+  helm: { timeoutMs: number; allowPrivateAddresses: boolean },
+): {
+  check(
+    repository: ArtifactRepository,
+    version: ChartVersion,
+    digest: string,
+    data?: Buffer,
+  ): Promise<VerifiedProvenance | undefined>;
+  requireChecked(repository: ArtifactRepository, revision: string, digest: string): void;
+} {
+  const verified = new Map<string, VerifiedProvenance>();
+  const keyOf = (keyring: Uint8Array, digest: string): string =>
+    `${digest} ${createHash('sha256').update(keyring).digest('hex')}`;
+  return {
+    async check(repository, version, digest, data) {
+      const keyringBytes = repository.artifact.keyring;
+      if (!keyringBytes) return undefined;
+      // Remembered under the digest of the bytes checked, never one the index claims: a signed
+      // archive must not vouch for another that the index later names by the same digest.
+      const key = keyOf(keyringBytes, data ? sha256Digest(data) : digest);
+      const known = verified.get(key);
+      if (known) return known;
+      const where = redactUrl(repository.url);
+      const keyring = await readKeyring(keyringBytes, `the Secret of Repository ${where}`);
+      const archive = data ?? (await store.get(digest))?.data;
+      if (!archive) throw new CapstanError('internal', `chart ${digest} vanished from the store`);
+      const prov = await downloadProvenance(repository, version, {
+        ...helm,
+        maxBytes: MAX_PROVENANCE_BYTES,
+      });
+      if (!prov)
+        throw new ProvenanceError(
+          `chart ${version.chart} ${version.version} in ${where} has no provenance file (${chartFileName(version)}.prov); the Repository's Secret gives a keyring, so only signed charts are accepted`,
+        );
+      const signer = await verifyProvenance(
+        prov,
+        { chart: version.chart, version: version.version, fileName: chartFileName(version), archive },
+        keyring,
+      );
+      if (verified.size > 10_000) verified.clear();
+      verified.set(key, signer);
+      return signer;
+    },
+    requireChecked(repository, revision, digest) {
+      const keyring = repository.artifact.keyring;
+      if (keyring && !verified.has(keyOf(keyring, digest)))
+        throw new ProvenanceError(
+          `revision ${revision} of ${redactUrl(repository.url)} has not had its provenance checked by this controller; set spec.ref to its version so the chart and its .prov are fetched`,
+        );
+    },
+  };
+}
+
 function describeChart(version: ChartVersion): string {
   return `chart ${version.chart} ${version.version}`;
 }
 
-function chartRevision(version: ChartVersion, digest: string, ref: string): Revision {
-  const summary = version.description ? `: ${version.description}` : '';
+function chartRevision(
+  version: ChartVersion,
+  digest: string,
+  ref: string,
+  signer?: VerifiedProvenance,
+): Revision {
+  const signed = signer ? ` (provenance signed by ${signer.signedBy})` : '';
+  const summary = `${signed}${version.description ? `: ${version.description}` : ''}`;
   return {
     ...artifactRevision(
       formatArtifactRevision(version.version, digest),

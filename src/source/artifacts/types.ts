@@ -16,6 +16,11 @@ export interface ArtifactAccess {
   readonly plainHttp?: boolean;
   /** Extra CA certificates (PEM) for https. */
   readonly caPem?: string | undefined;
+  /**
+   * Helm: OpenPGP public keys (the Secret's `keyring`, armored or binary). When given, every chart
+   * must come with a `.prov` signed by one of them (provenance.ts); without, none is checked.
+   */
+  readonly keyring?: Uint8Array | undefined;
 }
 
 export interface ArtifactRepository extends Repository {
