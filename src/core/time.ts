@@ -199,12 +199,20 @@ export function formatDuration(ms: number): string {
  * `sliceMs` of work it gives the event loop a turn, so health probes, lease renewals and watches
  * are not held up. Looking at the clock every step is cheap; the turn is taken at most once a slice.
  */
+/**
+ * Node's setImmediate (after pending I/O, without a timer's 1 ms floor); setTimeout where there is
+ * none: this module is in the browser's build too (the API's duration pattern).
+ */
+const nextTurn: (callback: () => void) => unknown =
+  (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate ??
+  ((callback) => setTimeout(callback, 0));
+
 export function eventLoopTurns(sliceMs = 20): () => Promise<void> | undefined {
   let sliceStarted = Date.now();
   return () => {
     if (Date.now() - sliceStarted < sliceMs) return undefined;
     return new Promise<void>((resolve) =>
-      setImmediate(() => {
+      nextTurn(() => {
         sliceStarted = Date.now();
         resolve();
       }),
