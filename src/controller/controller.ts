@@ -4,6 +4,7 @@
  * annotation, new revisions found by polling or announced by webhooks, drift, and dependencies
  * becoming Ready or applying a new revision.
  */
+import { setMaxListeners } from 'node:events';
 import {
   GROUP,
   PROMOTE_ANNOTATION,
@@ -156,6 +157,9 @@ export class Controller {
 
   /** Runs until `signal` aborts; then stops taking work and waits for running reconciles. */
   async run(signal: AbortSignal): Promise<void> {
+    // Every informer, watch, queue and component of this run listens for it: more than Node's
+    // default of 10 listeners is the design, not a leak.
+    setMaxListeners(0, signal);
     const { kube, log } = this.options;
     const now = this.options.now ?? (() => new Date());
     const resyncMs = this.options.resyncMs ?? 10 * 60_000;

@@ -30,7 +30,7 @@ import type { RegistryAccess } from './registry-access.js';
 import { scanImage, tagFilterOf, tagPolicyOf, type ScanResult } from './scan.js';
 import { updateImagesInYamlAsync, type ImageChoice } from './setters.js';
 import { writeTargets, type TargetLookup, type WriteTarget } from './targets.js';
-import { formatImageName } from '../registry/index.js';
+import { formatImageName, parseImageName } from '../registry/index.js';
 
 export interface ImagePolicyDeps {
   readonly kube: KubeClient;
@@ -99,42 +99,36 @@ export async function reconcileImagePolicy(
     if (scanned.retry) throw new ScanFailedError(scanned.failure.message);
     return every;
   }
-  const latest = latestOf(policy, scanned.result, deps.now());
+  await recordChoice(deps, policy, spec, scanned.result);
+  return every;
+}
+
+/** The scan's choice: said in status and an Event, and written into Git when the spec says where. */
+async function recordChoice(
+  deps: ImagePolicyDeps,
+  policy: ImagePolicy,
+  spec: ImagePolicySpec,
+  result: ScanResult,
+): Promise<void> {
+  const latest = latestOf(policy, result, deps.now());
   if (!latest) {
-    const message = `none of the ${scanned.result.tags} tags of ${spec.image} is allowed by the policy`;
-    await writeStatus(
-      deps,
-      policy,
-      { lastScan: scanFacts(scanned.result) },
-      {
-        state: 'failed',
-        reason: 'NoMatchingTag',
-        message,
-      },
-    );
-    return every;
+    const message = `none of the ${result.tags} tags of ${spec.image} is allowed by the policy`;
+    const outcome: Outcome = { state: 'failed', reason: 'NoMatchingTag', message };
+    await writeStatus(deps, policy, { lastScan: scanFacts(result) }, outcome);
+    return;
   }
   if (latest.tag !== policy.status?.latest?.tag || latest.digest !== policy.status?.latest?.digest) {
-    await deps.recordEvent(
-      policy,
-      'Normal',
-      'NewTag',
-      `${spec.image}:${latest.tag} (${latest.digest ?? 'no digest'}) is the newest allowed tag`,
-    );
+    const message = `${spec.image}:${latest.tag} (${latest.digest ?? 'no digest'}) is the newest allowed tag`;
+    await deps.recordEvent(policy, 'Normal', 'NewTag', message);
   }
   const updates = spec.update ? await writeToGit(deps, policy, spec, latest) : { entries: [], problems: [] };
-  await writeStatus(
-    deps,
-    policy,
-    {
-      lastScan: scanFacts(scanned.result),
-      latest,
-      ...(spec.update ? { updates: updates.entries } : {}),
-      ...(updates.problems.length > 0 ? { lastError: updates.problems.join('; ') } : {}),
-    },
-    judge(spec, latest.tag, updates),
-  );
-  return every;
+  const fields = {
+    lastScan: scanFacts(result),
+    latest,
+    ...(spec.update ? { updates: updates.entries } : {}),
+    ...(updates.problems.length > 0 ? { lastError: updates.problems.join('; ') } : {}),
+  };
+  await writeStatus(deps, policy, fields, judge(spec, latest.tag, updates));
 }
 
 /** A scan that failed for a reason other than the user's: the queue retries it with backoff. */
@@ -224,7 +218,7 @@ async function writeToGit(
   const { targets, problems } = writeTargets(spec.update!, policy.metadata.namespace, deps.lookup);
   const choice: ImageChoice = {
     policy: { namespace: policy.metadata.namespace, name: policy.metadata.name },
-    image: formatImageName((await deps.registry(policy)).image),
+    image: formatImageName(parseImageName(spec.image)),
     tag: latest.tag,
     ...(spec.digest && latest.digest ? { digest: latest.digest } : {}),
   };
