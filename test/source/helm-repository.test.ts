@@ -21,6 +21,7 @@ import {
   condition,
   eventually,
   getApp,
+  readyAt,
   repository,
   startTestController,
   type TestController,
@@ -136,16 +137,6 @@ async function configMap(namespace: string, name: string): Promise<Record<string
   return result.code === 0 ? (JSON.parse(result.stdout) as Record<string, unknown>) : undefined;
 }
 
-function readyAt(namespace: string, name: string, revision: string) {
-  return eventually(`${name} Ready at ${revision}`, async () => {
-    const app = await getApp(t.kube, namespace, name);
-    const ready = condition(app, 'Ready');
-    if (ready?.status === 'True' && app.status?.lastAppliedRevision?.sha === revision) return app;
-    // Said when the wait times out: what the Application reports instead.
-    throw new Error(`Ready ${ready?.status}: ${ready?.message} (at ${app.status?.lastAppliedRevision?.sha})`);
-  });
-}
-
 describe('Helm repository sources', () => {
   it('applies a chart version within the range, upgrades to a newer one, and records the digest', async () => {
     const repoDir = await makeTempDir('helm-repo');
@@ -163,7 +154,7 @@ describe('Helm repository sources', () => {
           healthTimeout: '60s',
         }),
       );
-      const applied = await readyAt(namespace, 'web', first);
+      const applied = await readyAt(t.kube, namespace, 'web', first);
       expect(applied.status?.lastAppliedRevision?.message).toContain('chart web 1.0.0');
       const settings = await configMap(namespace, 'web-settings');
       expect(settings).toMatchObject({ data: { version: '1.0.0', color: 'blue' } });
@@ -171,7 +162,7 @@ describe('Helm repository sources', () => {
       expect(annotations?.['capstan.dev/revision']).toBe(first);
 
       const second = await publishChart(repoDir, 'web', '1.1.0');
-      await readyAt(namespace, 'web', second);
+      await readyAt(t.kube, namespace, 'web', second);
       expect(await configMap(namespace, 'web-settings')).toMatchObject({ data: { version: '1.1.0' } });
       const repo = await t.kube.get({
         group: 'capstan.dev',
@@ -252,7 +243,7 @@ describe('Helm repository sources', () => {
       await t.kube.apply(
         secret({ 'capstan.dev/git-urls': `${server.url}/`, 'capstan.dev/allow-insecure-http': 'true' }),
       );
-      const app = await readyAt(namespace, 'web', revision);
+      const app = await readyAt(t.kube, namespace, 'web', revision);
       expect(JSON.stringify(app.status)).not.toContain(auth.password);
     } finally {
       await server.close();
@@ -295,7 +286,7 @@ describe('Helm repository sources', () => {
         await t.kube.apply(
           application(namespace, chart, { sourceRef: { name: 'charts' }, path: chart, ref: '1.0.0' }),
         );
-      const applied = await readyAt(namespace, 'web', signed);
+      const applied = await readyAt(t.kube, namespace, 'web', signed);
       expect(applied.status?.lastAppliedRevision?.message).toMatch(/provenance signed by [0-9A-F]{40}/);
       expect(await configMap(namespace, 'web-settings')).toMatchObject({ data: { version: '1.0.0' } });
       expect(server.requests).toContain('/web-1.0.0.tgz.prov');

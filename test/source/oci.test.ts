@@ -17,6 +17,7 @@ import {
   condition,
   eventually,
   getApp,
+  readyAt,
   repository,
   startTestController,
   type TestController,
@@ -75,16 +76,6 @@ async function configMap(namespace: string, name: string): Promise<Record<string
   return result.code === 0 ? (JSON.parse(result.stdout) as Record<string, unknown>) : undefined;
 }
 
-function readyAt(namespace: string, name: string, revision: string) {
-  return eventually(`${name} Ready at ${revision}`, async () => {
-    const app = await getApp(t.kube, namespace, name);
-    const ready = condition(app, 'Ready');
-    if (ready?.status === 'True' && app.status?.lastAppliedRevision?.sha === revision) return app;
-    // Said when the wait times out: what the Application reports instead.
-    throw new Error(`Ready ${ready?.status}: ${ready?.message} (at ${app.status?.lastAppliedRevision?.sha})`);
-  });
-}
-
 function failedWith(namespace: string, name: string, pattern: RegExp) {
   return eventually(`${name} failing with ${pattern}`, async () => {
     const ready = condition(await getApp(t.kube, namespace, name), 'Ready');
@@ -118,13 +109,13 @@ describe('OCI sources', () => {
         healthTimeout: '60s',
       }),
     );
-    await readyAt(namespace, 'web', first);
+    await readyAt(t.kube, namespace, 'web', first);
     const settings = await configMap(namespace, 'web-settings');
     expect(settings).toMatchObject({ data: { version: '1.0.0' } });
     expect(annotationsOf(settings)['capstan.dev/revision']).toBe(first);
 
     const second = await pushChart(path, '1.1.0');
-    await readyAt(namespace, 'web', second);
+    await readyAt(t.kube, namespace, 'web', second);
     expect(await configMap(namespace, 'web-settings')).toMatchObject({ data: { version: '1.1.0' } });
     const repo = await t.kube.get({ group: 'capstan.dev', kind: 'Repository', namespace, name: 'charts' });
     expect(JSON.stringify(repo?.status)).toContain(second);
@@ -149,7 +140,7 @@ describe('OCI sources', () => {
     await t.kube.apply(
       application(namespace, 'by-tag', { sourceRef: { name: 'manifests' }, path: 'deploy', ref: 'v1' }),
     );
-    await readyAt(namespace, 'by-tag', `v1@${pushed.digest}`);
+    await readyAt(t.kube, namespace, 'by-tag', `v1@${pushed.digest}`);
     expect(annotationsOf(await configMap(namespace, 'plain-settings'))['capstan.dev/revision']).toBe(
       `v1@${pushed.digest}`,
     );
@@ -165,7 +156,7 @@ describe('OCI sources', () => {
         ref: pushed.digest,
       }),
     );
-    await readyAt(other, 'by-digest', pushed.digest);
+    await readyAt(t.kube, other, 'by-digest', pushed.digest);
   });
 
   it('applies nothing from a hostile artifact, and names a missing tag', async () => {

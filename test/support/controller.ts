@@ -207,9 +207,12 @@ export function readyAt(
     `${name} Ready at ${sha.slice(0, 8)}`,
     async () => {
       const app = await getApp(kube, namespace, name);
-      return condition(app, 'Ready')?.status === 'True' && app.status?.lastAppliedRevision?.sha === sha
-        ? app
-        : undefined;
+      const ready = condition(app, 'Ready');
+      if (ready?.status === 'True' && app.status?.lastAppliedRevision?.sha === sha) return app;
+      // Said when the wait times out: what the Application reports instead.
+      throw new Error(
+        `Ready ${ready?.status}: ${ready?.message} (at ${app.status?.lastAppliedRevision?.sha})`,
+      );
     },
     timeoutMs,
   );
