@@ -89,28 +89,7 @@ export function startImagePolicies(kube: KubeClient, options: ImagePoliciesOptio
     concurrency: options.concurrency ?? 4,
     namespaceConcurrency: options.namespaceConcurrency ?? 1,
     namespaceOf: (key) => key.slice(0, key.indexOf('/')),
-    handler: async (key, signal) => {
-      const [namespace = '', name = ''] = key.split('/');
-      const deadline = AbortSignal.any([
-        signal,
-        AbortSignal.timeout(options.timeoutMs ?? RECONCILE_TIMEOUT_MS),
-      ]);
-      try {
-        return await abandonOnAbort(
-          reconcileImagePolicy(deps, namespace, name, deadline),
-          deadline,
-          () =>
-            new TransientError(
-              'the scan took too long and was abandoned (the registry or Git host does not answer in time)',
-            ),
-        );
-      } catch (error) {
-        // A status computed from a copy someone else's write overtook: computed again at once, not news.
-        const level = error instanceof StatusConflictError ? 'debug' : 'warn';
-        log[level]({ imagePolicy: key, err: messageOf(error) }, 'ImagePolicy reconcile failed; retrying');
-        throw error;
-      }
-    },
+    handler: (key, signal) => reconcileWithin(deps, key, signal, options),
   });
   /** At most one wake per policy every MIN_WAKE_SPACING_MS; those in between become one, later. */
   const spacedWake = (key: string): void => {
@@ -145,7 +124,64 @@ export function startImagePolicies(kube: KubeClient, options: ImagePoliciesOptio
     },
     onError: (error) => log.warn({ err: messageOf(error) }, 'ImagePolicy watch error'),
   });
-  const deps: ImagePolicyDeps = {
+  const deps = policyDeps(kube, options, policies, memory);
+
+  return {
+    synced: policies.synced,
+    start() {
+      started = true;
+      for (const policy of policies.list()) queue.add(keyOf(policy));
+    },
+    wake(image) {
+      let woken = 0;
+      for (const policy of policies.list()) {
+        if (!imageMatches(policy, image)) continue;
+        spacedWake(keyOf(policy));
+        woken++;
+      }
+      return woken;
+    },
+    close: () => queue.shutdown({ drain: false }),
+  };
+}
+
+/**
+ * One reconcile, abandoned at its deadline (RECONCILE_TIMEOUT_MS): a registry or Git host that does
+ * not answer holds its tenant's slot no longer.
+ */
+async function reconcileWithin(
+  deps: ImagePolicyDeps,
+  key: string,
+  signal: AbortSignal,
+  options: Pick<ImagePoliciesOptions, 'timeoutMs' | 'log'>,
+): Promise<{ requeueAfterMs?: number }> {
+  const [namespace = '', name = ''] = key.split('/');
+  const deadline = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs ?? RECONCILE_TIMEOUT_MS)]);
+  try {
+    return await abandonOnAbort(
+      reconcileImagePolicy(deps, namespace, name, deadline),
+      deadline,
+      () =>
+        new TransientError(
+          'the scan took too long and was abandoned (the registry or Git host does not answer in time)',
+        ),
+    );
+  } catch (error) {
+    // A status computed from a copy someone else's write overtook: computed again at once, not news.
+    const level = error instanceof StatusConflictError ? 'debug' : 'warn';
+    options.log[level]({ imagePolicy: key, err: messageOf(error) }, 'ImagePolicy reconcile failed; retrying');
+    throw error;
+  }
+}
+
+/** What a reconcile reaches — the cluster, the registry, Git, the forge — as this controller does. */
+function policyDeps(
+  kube: KubeClient,
+  options: ImagePoliciesOptions,
+  policies: Informer<ImagePolicy>,
+  memory: Map<string, string>,
+): ImagePolicyDeps {
+  return {
     kube,
     policies: { get: (name, namespace) => policies.get(name, namespace) },
     lookup: { applications: options.applications, repositories: options.repositories },
@@ -177,23 +213,6 @@ export function startImagePolicies(kube: KubeClient, options: ImagePoliciesOptio
     recordEvent: options.recordEvent,
     now: options.now,
     memory,
-  };
-  return {
-    synced: policies.synced,
-    start() {
-      started = true;
-      for (const policy of policies.list()) queue.add(keyOf(policy));
-    },
-    wake(image) {
-      let woken = 0;
-      for (const policy of policies.list()) {
-        if (!imageMatches(policy, image)) continue;
-        spacedWake(keyOf(policy));
-        woken++;
-      }
-      return woken;
-    },
-    close: () => queue.shutdown({ drain: false }),
   };
 }
 
