@@ -18,12 +18,13 @@ import {
   commitOf,
   fetchFailure,
   hasCommit,
+  isCommitOf,
   pushCommit,
   refusalMessage,
   writeCommit,
   type Refusal,
 } from '../source/writeback/remote.js';
-import { entryAt, graft, rootTree, sameEntry } from '../source/writeback/tree.js';
+import { entryAt, graft, sameEntry } from '../source/writeback/tree.js';
 import { WorkRepo, type WorkRepoOptions } from '../source/writeback/work-repo.js';
 import {
   promotionBranch,
@@ -314,11 +315,7 @@ async function holdsSameChange(
   await repo.fetch([`+refs/heads/${branch}:${PR_REF}`], ['--depth=1']);
   const tip = await commitOf(repo, PR_REF);
   if (tip !== change.existing) return false;
-  // The raw object: a shallow fetch hides the parent from rev-parse, not from the commit itself.
-  const raw = await repo.local('cat-file', ['cat-file', 'commit', tip], { maxStdoutBytes: 64 * 1024 });
-  const header = raw.split('\n\n')[0] ?? '';
-  const parents = [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map((m) => m[1]);
-  return parents.length === 1 && parents[0] === change.head && (await rootTree(repo, tip)) === change.tree;
+  return isCommitOf(repo, tip, { parent: change.head, tree: change.tree });
 }
 
 /** The files a commit changes under `path`, as `git diff-tree` lists them (bounded). */
