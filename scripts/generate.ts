@@ -1,6 +1,14 @@
-/** Writes the generated files: deploy/crds.yaml from the API's zod schemas. */
+/**
+ * Writes the generated files from the API's zod schemas: deploy/crds.yaml, and the same CRDs in
+ * Capstan's Helm chart (deploy/chart/capstan/crds/crds.yaml), so `capstan install` and the chart
+ * install the same API.
+ */
 import { writeFile } from 'node:fs/promises';
 import { crdsYaml } from '../src/api/crds.js';
 
-await writeFile(new URL('../deploy/crds.yaml', import.meta.url), crdsYaml());
-console.log('wrote deploy/crds.yaml');
+const CRD_FILES = ['deploy/crds.yaml', 'deploy/chart/capstan/crds/crds.yaml'];
+
+for (const file of CRD_FILES) {
+  await writeFile(new URL(`../${file}`, import.meta.url), crdsYaml());
+  console.log(`wrote ${file}`);
+}

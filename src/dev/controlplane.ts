@@ -8,11 +8,12 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvironmentError, messageOf } from '../core/errors.js';
+import { EnvironmentError, UserError, messageOf } from '../core/errors.js';
 import { backoffDelay, sleep } from '../core/time.js';
 import { ProcessGroup, cleanLeftovers, type Leftover, type SupervisedProcess } from './processes.js';
-import { defaultCacheDir, ensureTools, type ToolPaths } from './tools.js';
+import { defaultCacheDir, ensureTools, TOOL_SPECS, type ToolName, type ToolPaths } from './tools.js';
 import { waitForHttp, loopbackRequest } from './http.js';
+import { cleanNodeLeftovers, startRealNode, type RealNodeInfo } from './node.js';
 
 /** A user the apiserver knows by a bearer token. */
 export interface ControlPlaneUser {
@@ -37,6 +38,8 @@ export interface ControlPlane {
   readonly processes: readonly SupervisedProcess[];
   /** Whether controller-manager, scheduler and kwok run (workloads roll out). */
   readonly withWorkloads: boolean;
+  /** The real node (kubelet + containerd + kube-proxy), when `realNode` was asked for. */
+  readonly realNode?: RealNodeInfo;
   /** Stops every process and removes the temporary data. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -44,6 +47,12 @@ export interface ControlPlane {
 export interface ControlPlaneOptions {
   /** Also run kube-controller-manager, kube-scheduler and kwok with one fake Node. */
   readonly workloads?: boolean;
+  /**
+   * Instead of kwok's fake Node, a real one (src/dev/node.ts) whose pods pull from `registry`
+   * (`127.0.0.1:PORT`, plain http; the pause image is pushed there). Needs `workloads`, root, and
+   * the host's non-loopback IPv4 address: the API server then listens on all addresses.
+   */
+  readonly realNode?: { readonly registry: string };
   /** Tools to run; default `ensureTools()` (which builds missing ones). */
   readonly tools?: ToolPaths;
   /** Progress lines for people (tool builds, start-up steps). */
@@ -59,6 +68,15 @@ export interface ControlPlaneOptions {
 }
 
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** The Services' range; the `kubernetes` Service is its first address (10.0.0.1). */
+const SERVICE_SUBNET = '10.0.0.0/24';
+
+/** Every tool but the real node's (tools/node), for runs without one. */
+const WITHOUT_NODE: readonly ToolName[] = [
+  ...TOOL_SPECS.filter((spec) => spec.module !== 'node').map((spec) => spec.name),
+  'gitea',
+];
 
 /** The fake Node kwok manages. */
 export const FAKE_NODE_NAME = 'capstan-node-0';
@@ -83,19 +101,30 @@ export const NODE_HEARTBEAT = {
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const progress = options.progress ?? (() => {});
-  const tools = options.tools ?? (await ensureTools({ progress }));
+  if (options.realNode && !options.workloads)
+    throw new UserError('a real node needs the workload controllers: pass workloads: true with realNode');
+  // The node's tools (kubelet: ~8 min cold) are built only for a run that asks for a real node.
+  const tools =
+    options.tools ?? (await ensureTools({ progress, only: options.realNode ? undefined : WITHOUT_NODE }));
   const stateDir = options.stateDir ?? join(defaultCacheDir(), 'state');
   const readyTimeoutMs = (options.readyTimeoutSeconds ?? 60) * 1000;
 
   for (const leftover of await cleanLeftovers(stateDir)) progress(describeLeftover(leftover));
+  // A crashed run's real node keeps its containers, mounts and rules until someone undoes them.
+  for (const line of await cleanNodeLeftovers(stateDir)) progress(line);
 
   const dataDir = await mkdtemp(join(tmpdir(), 'capstan-controlplane-'));
   const group = new ProcessGroup({ stateDir, dataDir });
   let stopping: Promise<void> | undefined;
+  let stopNode: (() => Promise<void>) | undefined;
   const stop = (): Promise<void> => {
-    stopping ??= group.stopAll().finally(() => {
-      for (const signal of SIGNALS) process.removeListener(signal, onSignal);
-    });
+    // The node first: its kubelet must not outlive the API server it reports to, and its teardown
+    // needs nothing of the control plane.
+    stopping ??= (stopNode?.() ?? Promise.resolve())
+      .then(() => group.stopAll())
+      .finally(() => {
+        for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+      });
     return stopping;
   };
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -157,11 +186,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--etcd-servers=${etcdUrl}`,
       `--cert-dir=${certDir}`,
       `--secure-port=${ports.apiserver}`,
-      '--bind-address=127.0.0.1',
+      // Pods of a real node reach the API server at the host's address (the kubernetes Service's endpoint).
+      `--bind-address=${options.realNode ? '0.0.0.0' : '127.0.0.1'}`,
       '--advertise-address=127.0.0.1',
+      // The kubelet's serving address for logs and exec: the node's IPv4, not its hostname.
+      '--kubelet-preferred-address-types=InternalIP',
       // The endpoint reconciler refuses loopback addresses; nothing here needs the kubernetes Service's endpoints.
       '--endpoint-reconciler-type=none',
-      '--service-cluster-ip-range=10.0.0.0/24',
+      `--service-cluster-ip-range=${SERVICE_SUBNET}`,
       '--authorization-mode=RBAC',
       `--token-auth-file=${files.tokens}`,
       `--service-account-issuer=${server}`,
@@ -183,8 +215,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await writeFile(join(dataDir, 'kubeconfig-unprivileged'), kubeconfigs[1]!.kubeconfig, { mode: 0o600 });
 
     const api = { server, caCertificate, token: admin.token };
+    let realNode: RealNodeInfo | undefined;
     if (options.workloads) {
-      progress('starting kube-controller-manager, kube-scheduler and kwok');
+      progress(`starting kube-controller-manager, kube-scheduler${options.realNode ? '' : ' and kwok'}`);
       const controllerManager = await group.start(
         'kube-controller-manager',
         tools['kube-controller-manager'],
@@ -207,45 +240,55 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         '--leader-elect=false',
         '--secure-port=0',
       ]);
-      const kwok = await group.start('kwok', tools.kwok, [
-        `--kubeconfig=${kubeconfigPath}`,
-        '--manage-all-nodes=true',
-        `--server-address=127.0.0.1:${await freePort()}`,
-        `--config=${tools.kwokStages}`,
-        // The Node's heartbeat: without it the controller-manager gives up on the Node (see NODE_HEARTBEAT).
-        `--node-lease-duration-seconds=${NODE_HEARTBEAT.leaseDurationSeconds}`,
-      ]);
-      await createFakeNode(api);
-      // The controller-manager works once it has made the default ServiceAccount (pods need it), and
-      // kwok once the fake node is Ready and holds its Lease (kwok runs pods only on nodes whose Lease
-      // it holds, and without renewals the controller-manager marks them all not Ready).
-      await waitFor(
-        'the default ServiceAccount (kube-controller-manager)',
-        controllerManager,
-        readyTimeoutMs,
-        () =>
-          loopbackRequest(api, 'GET', '/api/v1/namespaces/default/serviceaccounts/default').then(
-            (r) => r.status === 200,
-          ),
-      );
-      await waitFor('the fake Node to be Ready (kwok)', kwok, readyTimeoutMs, async () => {
-        const response = await loopbackRequest(api, 'GET', `/api/v1/nodes/${FAKE_NODE_NAME}`);
-        const conditions = (
-          JSON.parse(response.body) as { status?: { conditions?: { type: string; status: string }[] } }
-        ).status?.conditions;
-        return conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-      });
-      await waitFor("the fake Node's Lease in kube-node-lease (kwok)", kwok, readyTimeoutMs, async () => {
-        const response = await loopbackRequest(
+      if (options.realNode) {
+        // kwok's fake Node is not started: the scheduler's only choice is the real one.
+        await waitForDefaultServiceAccount(api, controllerManager, readyTimeoutMs);
+        const node = await startRealNode({
+          registry: options.realNode.registry,
           api,
-          'GET',
-          `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${FAKE_NODE_NAME}`,
-        );
-        if (response.status !== 200) return false;
-        const spec = (JSON.parse(response.body) as { spec?: { holderIdentity?: string; renewTime?: string } })
-          .spec;
-        return Boolean(spec?.holderIdentity && spec.renewTime);
-      });
+          kubeconfig: kubeconfigs[0]!.kubeconfig,
+          serviceSubnet: SERVICE_SUBNET,
+          tools,
+          stateDir,
+          progress,
+          readyTimeoutMs,
+        });
+        stopNode = node.stop;
+        realNode = { name: node.name, address: node.address };
+      } else {
+        const kwok = await group.start('kwok', tools.kwok, [
+          `--kubeconfig=${kubeconfigPath}`,
+          '--manage-all-nodes=true',
+          `--server-address=127.0.0.1:${await freePort()}`,
+          `--config=${tools.kwokStages}`,
+          // The Node's heartbeat: without it the controller-manager gives up on the Node (see NODE_HEARTBEAT).
+          `--node-lease-duration-seconds=${NODE_HEARTBEAT.leaseDurationSeconds}`,
+        ]);
+        await createFakeNode(api);
+        // The controller-manager works once it has made the default ServiceAccount (pods need it), and
+        // kwok once the fake node is Ready and holds its Lease (kwok runs pods only on nodes whose Lease
+        // it holds, and without renewals the controller-manager marks them all not Ready).
+        await waitForDefaultServiceAccount(api, controllerManager, readyTimeoutMs);
+        await waitFor('the fake Node to be Ready (kwok)', kwok, readyTimeoutMs, async () => {
+          const response = await loopbackRequest(api, 'GET', `/api/v1/nodes/${FAKE_NODE_NAME}`);
+          const conditions = (
+            JSON.parse(response.body) as { status?: { conditions?: { type: string; status: string }[] } }
+          ).status?.conditions;
+          return conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+        });
+        await waitFor("the fake Node's Lease in kube-node-lease (kwok)", kwok, readyTimeoutMs, async () => {
+          const response = await loopbackRequest(
+            api,
+            'GET',
+            `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${FAKE_NODE_NAME}`,
+          );
+          if (response.status !== 200) return false;
+          const spec = (
+            JSON.parse(response.body) as { spec?: { holderIdentity?: string; renewTime?: string } }
+          ).spec;
+          return Boolean(spec?.holderIdentity && spec.renewTime);
+        });
+      }
     }
 
     return {
@@ -257,6 +300,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       tools,
       processes: group.processes,
       withWorkloads: options.workloads ?? false,
+      ...(realNode ? { realNode } : {}),
       stop,
     };
   } catch (error) {
@@ -319,8 +363,21 @@ async function createFakeNode(api: { server: string; caCertificate: string; toke
     );
 }
 
+/** The controller-manager works once it has made the default ServiceAccount (pods need it). */
+function waitForDefaultServiceAccount(
+  api: { server: string; caCertificate: string; token: string },
+  controllerManager: SupervisedProcess,
+  timeoutMs: number,
+): Promise<void> {
+  return waitFor('the default ServiceAccount (kube-controller-manager)', controllerManager, timeoutMs, () =>
+    loopbackRequest(api, 'GET', '/api/v1/namespaces/default/serviceaccounts/default').then(
+      (r) => r.status === 200,
+    ),
+  );
+}
+
 /** Waits (short, bounded retries) until `check` holds, failing early if `process` exits. */
-async function waitFor(
+export async function waitFor(
   what: string,
   proc: SupervisedProcess,
   timeoutMs: number,

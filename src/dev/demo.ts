@@ -15,11 +15,14 @@ import type { EngineParts } from '../cli/wiring.js';
 import { Controller, type ControllerLog, type ControllerOptions } from '../controller/controller.js';
 import { createKubeClient } from '../kube/index.js';
 import { CapstanMetrics, createServer } from '../server/index.js';
+import { pushLocalImage } from './buildah.js';
 import { startControlPlane, freePort, type ControlPlane } from './controlplane.js';
 import { environmentViewerBinding, startDemoDashboard } from './demo-dashboard.js';
 import { startGitHttpServer } from './git-http-server.js';
+import { buildDemoAppImage } from './image.js';
 import { pushImage, startRegistry } from './registry.js';
 import { installSingleTeamApplier, SINGLE_TEAM_APPLIER } from './single-team.js';
+import { ensureTools } from './tools.js';
 
 const run = promisify(execFile);
 const NAMESPACE = 'capstan-demo';
@@ -32,6 +35,8 @@ export interface Demo {
   readonly dashboard: { readonly url: string; readonly token: string };
   /** The demo's image registry (plain http, notifications to Capstan) and crane to publish with. */
   readonly registry: { readonly host: string; readonly crane: string; readonly image: string };
+  /** Whether the apps' Pods run on a real kubelet node (else kwok's fake one). */
+  readonly realNode: boolean;
   stop(): Promise<void>;
 }
 
@@ -40,10 +45,13 @@ export async function startDemo(options: {
   log: ControllerLog;
   engineParts: (stateDir: string) => Promise<EngineParts>;
   metricsHooks: (metrics: CapstanMetrics) => ControllerOptions['hooks'];
+  /** Run the apps' Pods on a real kubelet + containerd node (real images, probes and crashes) instead of kwok's. */
+  realNode?: boolean;
 }): Promise<Demo> {
   const { progress } = options;
-  const controlPlane = await startControlPlane({ workloads: true, progress, handleSignals: false });
-  const cleanups: (() => Promise<unknown>)[] = [() => controlPlane.stop()];
+  const realNode = options.realNode ?? false;
+  const tools = await ensureTools({ progress });
+  const cleanups: (() => Promise<unknown>)[] = [];
   const stop = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   };
@@ -52,22 +60,30 @@ export async function startDemo(options: {
     cleanups.push(() => rm(workDir, { recursive: true, force: true }));
     const secret = randomBytes(24).toString('hex');
     const httpPort = await freePort();
+    // The registry first: a real node's containerd pulls the apps' images (and its pause image) from it.
     progress('starting the image registry (CNCF distribution; it notifies Capstan of every push)');
     const registry = await startRegistry({
-      tools: { registry: controlPlane.tools.registry! },
+      tools,
       notifications: {
         url: `http://127.0.0.1:${httpPort}/hooks/registry`,
         headers: { authorization: `Bearer ${secret}` },
       },
     });
     cleanups.push(() => registry.stop());
-    const crane = controlPlane.tools.crane!;
-    const image = `${registry.host}/demo/web`;
-    await pushImage({ host: registry.host, crane }, 'demo/web', '1.0.0');
+    const controlPlane = await startControlPlane({
+      workloads: true,
+      tools,
+      progress,
+      handleSignals: false,
+      ...(realNode ? { realNode: { registry: registry.host } } : {}),
+    });
+    cleanups.push(() => controlPlane.stop());
+    const crane = tools.crane;
+    const images = await publishDemoImages(registry.host, crane, realNode, progress);
 
     progress('creating the example repository (branches staging and production)');
     const gitRoot = join(workDir, 'git');
-    await createExampleRepository(gitRoot, join(workDir, 'seed'), image);
+    await createExampleRepository(gitRoot, join(workDir, 'seed'), images, realNode);
 
     const kube = await createKubeClient({ kubeconfig: controlPlane.kubeconfig });
     cleanups.push(async () => kube.close());
@@ -157,7 +173,7 @@ export async function startDemo(options: {
         kind: 'ImagePolicy',
         metadata: { name: 'web', namespace: NAMESPACE },
         spec: {
-          image,
+          image: images.web,
           insecure: true,
           interval: '10m',
           policy: { semver: { range: '>=1.0.0' } },
@@ -176,7 +192,8 @@ export async function startDemo(options: {
       repositoryUrl,
       metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
       dashboard: { url: dashboard.url, token: dashboard.token },
-      registry: { host: registry.host, crane, image },
+      registry: { host: registry.host, crane, image: images.web },
+      realNode,
       stop,
     };
   } catch (error) {
@@ -195,8 +212,41 @@ async function sendWebhook(url: string, secret: string, repository: string): Pro
   }).catch(() => {});
 }
 
+/** The demo's images, without a tag: `web` (its tags are the ImagePolicy's) and `worker`. */
+interface DemoImages {
+  readonly web: string;
+  readonly worker: string;
+}
+
+/**
+ * kwok runs nothing, so any image will do there: crane pushes a one-layer stand-in. A real node
+ * pulls and runs them: both are the busybox demo app, which serves HTTP or crashes when told to.
+ */
+async function publishDemoImages(
+  host: string,
+  crane: string,
+  realNode: boolean,
+  progress: (line: string) => void,
+): Promise<DemoImages> {
+  const images = { web: `${host}/demo/web`, worker: `${host}/demo/worker` };
+  if (!realNode) {
+    await pushImage({ host, crane }, 'demo/web', '1.0.0');
+    return { ...images, worker: 'registry.example/worker' };
+  }
+  progress('building the demo app image (busybox, without Docker) and pushing it');
+  const app = await buildDemoAppImage({ progress });
+  await pushLocalImage(app.reference, `${images.web}:1.0.0`);
+  await pushLocalImage(app.reference, `${images.worker}:1.0.0`);
+  return images;
+}
+
 /** The example: `apps/web` (Kustomize) and `apps/worker` (plain YAML), one branch per environment. */
-async function createExampleRepository(root: string, seed: string, image: string): Promise<void> {
+async function createExampleRepository(
+  root: string,
+  seed: string,
+  images: DemoImages,
+  realNode: boolean,
+): Promise<void> {
   const env = {
     ...process.env,
     GIT_CONFIG_NOSYSTEM: '1',
@@ -216,7 +266,7 @@ async function createExampleRepository(root: string, seed: string, image: string
     ['production', 3],
   ] as const) {
     if (environment === 'production') await git(seed, 'checkout', '--quiet', '-b', 'production');
-    for (const [path, content] of Object.entries(exampleFiles(environment, replicas, image))) {
+    for (const [path, content] of Object.entries(exampleFiles(environment, replicas, images, realNode))) {
       await mkdir(dirname(join(seed, path)), { recursive: true });
       await writeFile(join(seed, path), content);
     }
@@ -226,7 +276,12 @@ async function createExampleRepository(root: string, seed: string, image: string
   await git(seed, 'push', '--quiet', join(root, 'demo.git'), 'staging', 'production');
 }
 
-function exampleFiles(environment: string, replicas: number, image: string): Record<string, string> {
+function exampleFiles(
+  environment: string,
+  replicas: number,
+  images: DemoImages,
+  realNode: boolean,
+): Record<string, string> {
   return {
     'README.md': `# Capstan demo (${environment})\n\nEach branch is an environment; each folder under apps/ is an Application.\n`,
     'apps/web/kustomization.yaml': `namespace: ${environment}
@@ -238,7 +293,7 @@ resources:
 configMapGenerator:
   - name: web-settings
     literals:
-      - GREETING=hello from ${environment}
+      - GREETING=hello from ${environment}${realNode ? '\n      - MODE=serve' : ''}
 `,
     'apps/web/dashboard-access.yaml': environmentViewerBinding(NAMESPACE),
     'apps/web/namespace.yaml': `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${environment}\n`,
@@ -248,7 +303,7 @@ metadata:
   name: web
 spec:
   replicas: ${replicas}
-  # A Pod counts as available after 5 s Ready: one that fails sooner (kwok's chaos) never does.
+  # A Pod counts as available after 5 s Ready: one that fails sooner never does.
   minReadySeconds: 5
   selector:
     matchLabels: { app: web }
@@ -256,10 +311,10 @@ spec:
     metadata:
       labels: { app: web }
     spec:
-      containers:
+${realNode ? '      terminationGracePeriodSeconds: 2\n' : ''}      containers:
         - name: web
-          image: ${image}:1.0.0 # {"$imagepolicy": "${NAMESPACE}:web"}
-          envFrom:
+          image: ${images.web}:1.0.0 # {"$imagepolicy": "${NAMESPACE}:web"}
+${realNode ? REAL_WEB_CONTAINER : ''}          envFrom:
             - configMapRef: { name: web-settings }
           ports:
             - containerPort: 8080
@@ -286,9 +341,35 @@ spec:
     metadata:
       labels: { app: worker }
     spec:
-      containers:
+${realNode ? '      terminationGracePeriodSeconds: 2\n' : ''}      containers:
         - name: worker
-          image: registry.example/worker:1.0.0
-`,
+          image: ${images.worker}:1.0.0
+${realNode ? REAL_WORKER_CONTAINER : ''}`,
   };
 }
+
+/**
+ * On a real node the web container really serves (busybox httpd, a real readiness probe) — and
+ * really crashes when its settings say MODE=crash: the demo's bad commit.
+ */
+const REAL_WEB_CONTAINER = `          command:
+            - /bin/sh
+            - -c
+            - |
+              if [ "$MODE" = crash ]; then echo "web: MODE=$MODE, exiting" >&2; exit 1; fi
+              mkdir -p /tmp/www && echo "$GREETING" > /tmp/www/index.html
+              httpd -f -p 8080 -h /tmp/www  # not exec: killall httpd then really ends the container
+          readinessProbe:
+            httpGet: { path: /, port: 8080 }
+            periodSeconds: 2
+          resources:
+            limits: { memory: 32Mi }
+`;
+
+const REAL_WORKER_CONTAINER = `          command:
+            - /bin/sh
+            - -c
+            - trap 'exit 0' TERM; while :; do echo working; sleep 30 & wait $!; done
+          resources:
+            limits: { memory: 16Mi }
+`;

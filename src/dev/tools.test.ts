@@ -61,7 +61,7 @@ describe('ensureTools in a bad environment', () => {
       /^building etcd from Go module go\.etcd\.io\/etcd\/server\/v3@v3\.7\.0 \(tools\/kubernetes\) failed:/,
     );
     expect(failure.message).toContain('./apiserver.go:42:2: undefined: brokenSymbol');
-    expect(lines).toEqual(['building etcd (1/11) from go.etcd.io/etcd/server/v3@v3.7.0 …']);
+    expect(lines).toEqual(['building etcd (1/14) from go.etcd.io/etcd/server/v3@v3.7.0 …']);
   });
 });
 

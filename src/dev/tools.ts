@@ -49,9 +49,12 @@ export type ToolName =
   | 'kustomize'
   | 'gitea'
   | 'registry'
-  | 'crane';
+  | 'crane'
+  | 'kubelet'
+  | 'kube-proxy'
+  | 'pause';
 
-export type ToolModuleName = 'kubernetes' | 'kwok' | 'helm' | 'kustomize' | 'registry';
+export type ToolModuleName = 'kubernetes' | 'kwok' | 'helm' | 'kustomize' | 'registry' | 'node';
 
 interface ToolSpec {
   readonly name: ToolName;
@@ -145,6 +148,29 @@ export const TOOL_SPECS: readonly ToolSpec[] = [
     versionOf: 'github.com/google/go-containerregistry',
     stamp: (v) => [`-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=${v}`],
   },
+  // A real node (src/dev/node.ts): its own module, so the control plane's cache key above stays valid.
+  {
+    name: 'kubelet',
+    module: 'node',
+    goPackage: 'k8s.io/kubernetes/cmd/kubelet',
+    versionOf: 'k8s.io/kubernetes',
+    stamp: kubernetesStamp,
+  },
+  {
+    name: 'kube-proxy',
+    module: 'node',
+    goPackage: 'k8s.io/kubernetes/cmd/kube-proxy',
+    versionOf: 'k8s.io/kubernetes',
+    stamp: kubernetesStamp,
+  },
+  // The pod sandbox ("pause") program, static, baked into a scratch image by src/dev/node.ts.
+  {
+    name: 'pause',
+    module: 'node',
+    goPackage: 'capstan.dev/tools/node/pause',
+    versionOf: 'k8s.io/kubernetes',
+    stamp: () => [],
+  },
 ];
 
 /** The kwok stages (shipped inside its module) that make fake nodes and pods behave; kwok refuses to start without any. */
@@ -221,7 +247,7 @@ export async function ensureTools(options: EnsureToolsOptions = {}): Promise<Too
   const progress = options.progress ?? (() => {});
 
   const modules = await Promise.all(
-    (['kubernetes', 'kwok', 'helm', 'kustomize', 'registry'] as const).map((name) =>
+    (['kubernetes', 'kwok', 'helm', 'kustomize', 'registry', 'node'] as const).map((name) =>
       readToolModule(toolsDir, cacheDir, name),
     ),
   );

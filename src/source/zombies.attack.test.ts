@@ -2,7 +2,7 @@
  * A Git server that never answers makes every git operation run into its timeout, and the runner
  * then kills git's whole process group. git's remote helper (git-remote-http) and the intermediate
  * git are orphaned by that and handed to PID 1 — in Capstan's container, node itself
- * (deploy/Dockerfile), which never waits for processes it did not start: two zombies per timeout,
+ * (src/dev/image.ts), which never waits for processes it did not start: two zombies per timeout,
  * a PID each, until the pod's PID limit (or pid_max) is reached and no git can start for anyone.
  * A tenant needs only a Repository (or an ImagePolicy's write) with spec.timeout 1s pointing at
  * such a server. The image runs node under tini, which reaps them.
@@ -11,17 +11,17 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { capstanImageConfig } from '../dev/image.js';
 
 const run = promisify(execFile);
 const TINI = '/usr/bin/tini';
 const UNSHARE = '/usr/bin/unshare';
-const DOCKERFILE = fileURLToPath(new URL('../../deploy/Dockerfile', import.meta.url));
 const GIT_RUNNER = fileURLToPath(new URL('./git.ts', import.meta.url));
 
 /** Three git operations against a silent server, each killed at its 1 s timeout; the zombies left. */
@@ -82,7 +82,7 @@ describe.skipIf(unavailable !== undefined)('git timed out by a silent server, in
   it('leaves zombies when node is PID 1, and none under tini, which the image runs node under', async () => {
     expect(await zombiesWith([])).toBeGreaterThanOrEqual(3);
     expect(await zombiesWith([TINI, '-s', '--'])).toBe(0);
-    const dockerfile = await readFile(DOCKERFILE, 'utf8');
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", /m);
+    const image = capstanImageConfig({ version: '0', revision: undefined, source: undefined, inputs: '' });
+    expect(image.entrypoint.slice(0, 3)).toEqual([TINI, '--', 'node']);
   });
 });

@@ -23,11 +23,93 @@ export function registerDevCommands(program: Command): void {
     });
 
   dev
+    .command('image')
+    .description(
+      "build Capstan's container image with buildah (no Docker, no base image pulled; reused while its inputs are unchanged)",
+    )
+    .option(
+      '--push <host:port>',
+      'also push it to this registry as <host:port>/capstan:<version> (plain http on loopback)',
+    )
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  npm run image                                  # localhost/capstan:<version> in buildah/podman storage
+  npm run image -- --push 127.0.0.1:5000 --json  # and push it to a local registry`,
+    )
+    .action(async (options) => {
+      const [{ buildCapstanImage }, { pushLocalImage }] = await Promise.all([
+        import('../../dev/image.js'),
+        import('../../dev/buildah.js'),
+      ]);
+      const started = Date.now();
+      const image = await buildCapstanImage({ progress: (line) => console.error(line) });
+      const buildSeconds = (Date.now() - started) / 1000;
+      let pushed: { reference: string; digest: string; seconds: number } | undefined;
+      if (options.push !== undefined) {
+        const pushStarted = Date.now();
+        const reference = `${options.push}/capstan:${image.version}`;
+        const { digest } = await pushLocalImage(image.reference, reference);
+        pushed = { reference, digest, seconds: (Date.now() - pushStarted) / 1000 };
+      }
+      if (options.json) {
+        console.log(JSON.stringify({ ...image, buildSeconds, ...(pushed ? { pushed } : {}) }, null, 2));
+        return;
+      }
+      console.log(
+        `${image.reference}\t${image.id}\t${image.cached ? 'reused' : 'built'} in ${buildSeconds.toFixed(1)} s`,
+      );
+      if (pushed)
+        console.log(`${pushed.reference}@${pushed.digest}\tpushed in ${pushed.seconds.toFixed(1)} s`);
+    });
+
+  dev
+    .command('chart')
+    .description(
+      "package Capstan's Helm chart (deploy/chart/capstan) with the real helm, or publish it as an OCI artifact",
+    )
+    .option(
+      '--push <oci-url>',
+      'helm push it to oci://HOST[:PORT]/PATH (it lands at …/PATH/capstan:<version>)',
+    )
+    .option('--plain-http', 'plain http to the registry (a local one)')
+    .option('--destination <dir>', 'where the .tgz is written when not pushing', '.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  capstan dev chart                                                # ./capstan-<version>.tgz
+  capstan dev chart --push oci://127.0.0.1:5000/charts --plain-http
+  helm install capstan oci://127.0.0.1:5000/charts/capstan --plain-http -n capstan-system --create-namespace`,
+    )
+    .action(async (options) => {
+      const { packageChart, publishChart } = await import('../../dev/chart.js');
+      const { helm } = await ensureTools({ progress: (line) => console.error(line) });
+      if (options.push === undefined) {
+        const chart = await packageChart(helm, resolve(options.destination));
+        console.log(chart.file);
+        return;
+      }
+      const published = await publishChart({
+        helm,
+        destination: options.push,
+        plainHttp: options.plainHttp ?? false,
+      });
+      console.log(`oci://${published.reference}@${published.digest}`);
+    });
+
+  dev
     .command('demo')
     .description(
       'the demo: control plane, a Git server with an example repository, and the controller; Ctrl-C stops all',
     )
     .option('-v, --verbose', "print the controller's log")
+    .option(
+      '--real-node',
+      "run the apps' Pods on a real kubelet + containerd node (real images, probes, crashes) instead of kwok's fake one",
+    )
     .action(async (options) => {
       const started = Date.now();
       // Loaded on use (see controller.ts): the demo runs the whole operator.
@@ -43,6 +125,7 @@ export function registerDevCommands(program: Command): void {
         engineParts: (stateDir) =>
           engineParts({ stateDir, allowFileUrls: false, progress: (line) => console.error(line) }),
         metricsHooks,
+        realNode: options.realNode ?? false,
       });
       const kubectl = demo.controlPlane.tools.kubectl;
       console.log(`
@@ -62,17 +145,7 @@ Break something and watch it heal:
   kubectl -n staging delete deployment worker
   kubectl -n production scale deployment web --replicas=9
 
-Health is watched all the time. Make the running web Pods fail (kwok's chaos stage fails Pods
-with this label); web-staging turns Degraded within seconds, and Healthy again once the
-Deployment's replacements have been Ready 5 s (minReadySeconds):
-  kubectl -n capstan-demo get applications.capstan.dev -w &
-  kubectl -n staging label pod -l app=web pod-container-running-failed.stage.kwok.x-k8s.io=true
-  kubectl -n capstan-demo get events        # HealthDegraded, then HealthRecovered
-
-Push a bad commit (its Pods fail) and watch Capstan roll it back after the 30 s health timeout,
-with auto-sync still on, and record the rollback in Git as a revert commit it then applies:
-  sed -i 's/^      labels: { app: web }$/      labels: { app: web, pod-container-running-failed.stage.kwok.x-k8s.io: "true" }/' apps/web/deployment.yaml
-  git commit -qam 'web: a bad change' && git push -q
+${demo.realNode ? REAL_NODE_HEALTH : KWOK_HEALTH}
   npm run capstan -- describe app web-staging -n capstan-demo   # Rollback: <bad> → <good>, Git revert: Pushed
   git pull -q && git log --oneline -3                           # Revert capstan-demo/web-staging: roll back …
   npm run capstan -- history web-staging -n capstan-demo
@@ -158,3 +231,29 @@ async function untilSignal(stop: () => Promise<void>): Promise<void> {
   clearInterval(keepAlive);
   console.error('stopped.');
 }
+
+const KWOK_HEALTH = `Health is watched all the time. Make the running web Pods fail (kwok's chaos stage fails Pods
+with this label); web-staging turns Degraded within seconds, and Healthy again once the
+Deployment's replacements have been Ready 5 s (minReadySeconds):
+  kubectl -n capstan-demo get applications.capstan.dev -w &
+  kubectl -n staging label pod -l app=web pod-container-running-failed.stage.kwok.x-k8s.io=true
+  kubectl -n capstan-demo get events        # HealthDegraded, then HealthRecovered
+
+Push a bad commit (its Pods fail) and watch Capstan roll it back after the 30 s health timeout,
+with auto-sync still on, and record the rollback in Git as a revert commit it then applies:
+  sed -i 's/^      labels: { app: web }$/      labels: { app: web, pod-container-running-failed.stage.kwok.x-k8s.io: "true" }/' apps/web/deployment.yaml
+  git commit -qam 'web: a bad change' && git push -q`;
+
+const REAL_NODE_HEALTH = `The Pods run on a real node (kubelet + containerd): real images, probes, logs and crashes.
+  kubectl get nodes -o wide; kubectl -n staging get pods -o wide; kubectl -n staging logs deploy/worker
+Health is watched all the time: kill a web container's process and watch web-staging turn
+Degraded, then Healthy once the kubelet has restarted it and it has been Ready 5 s:
+  kubectl -n capstan-demo get applications.capstan.dev -w &
+  kubectl -n staging exec deploy/web -- killall httpd
+
+Push a bad commit whose container really crashes at start (MODE=crash: CrashLoopBackOff) and watch
+Capstan roll it back after the 30 s health timeout, with auto-sync still on, and record the
+rollback in Git as a revert commit it then applies:
+  sed -i 's/MODE=serve/MODE=crash/' apps/web/kustomization.yaml
+  git commit -qam 'web: a bad change' && git push -q
+  kubectl -n staging get pods -w                                # CrashLoopBackOff, then gone`;
