@@ -10,16 +10,19 @@ import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerAppCommands } from './commands/apps.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerHistoryCommand } from './commands/history.js';
+import { registerInstallCommands } from './commands/install.js';
 import { registerPlanCommand } from './commands/plan.js';
 import { registerPromoteCommand } from './commands/promote.js';
 import { registerSyncCommands } from './commands/sync.js';
 import { EXIT } from './exit-codes.js';
+import { CAPSTAN_VERSION } from './version.js';
 
 export function buildProgram(): Command {
   const program = new Command('capstan')
     .description(
       'GitOps for Kubernetes: pull desired state from Git, diff it server-side, converge the cluster.',
     )
+    .version(CAPSTAN_VERSION)
     .showHelpAfterError()
     .exitOverride();
   registerSyncCommands(program);
@@ -28,6 +31,7 @@ export function buildProgram(): Command {
   registerPlanCommand(program);
   registerPromoteCommand(program);
   registerControllerCommand(program);
+  registerInstallCommands(program);
   registerDashboardCommand(program);
   registerDevCommands(program);
   return program;
