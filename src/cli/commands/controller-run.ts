@@ -54,7 +54,7 @@ export async function runController(flags: ControllerFlags): Promise<number> {
     ? splitAddress(flags.dashboardAddress, '--dashboard-address')
     : undefined;
   const secret = flags.webhookSecretFile
-    ? (await readFile(flags.webhookSecretFile, 'utf8')).trim()
+    ? await readWebhookSecret(flags.webhookSecretFile, log)
     : process.env.CAPSTAN_WEBHOOK_SECRET;
 
   const kube = await createKubeClient(flags.kubeconfig ? { kubeconfigPath: flags.kubeconfig } : {});
@@ -303,4 +303,22 @@ function splitAddress(address: string, flag = '--http-address'): [string, number
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UserError(`${flag} must be host:port, not '${address}'`);
   return [host, port];
+}
+
+/**
+ * The webhook secret from its file. deploy/ mounts the Secret capstan-webhook as optional, so a
+ * cluster without one has no file: the controller then runs and refuses every webhook (fail
+ * closed) rather than crash-looping. It is read at start; a Secret created later needs a restart.
+ */
+async function readWebhookSecret(
+  file: string,
+  log: { warn(object: object, message: string): void },
+): Promise<string | undefined> {
+  try {
+    return (await readFile(file, 'utf8')).trim() || undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    log.warn({ file }, 'no webhook secret: every webhook is refused until one is given (then restart)');
+    return undefined;
+  }
 }
