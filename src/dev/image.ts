@@ -280,8 +280,8 @@ export function projectRoot(from: string = import.meta.url): string {
 /** package.json's repository, for the source label: only a plain https URL (never one carrying credentials). */
 export function repositoryUrl(pkg: PackageJson): string | undefined {
   const url = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
-  // Only a plain public URL: a credential in it must never end up in a label.
-  return url !== undefined && /^https:\/\/[^\s@]+$/.test(url) ? url : undefined;
+  // Only a plain public URL: a credential in it (user@, ?token=, #…) must never end up in a label.
+  return url !== undefined && /^https:\/\/[^\s@?#]+$/.test(url) ? url : undefined;
 }
 
 async function gitRevision(root: string): Promise<string | undefined> {

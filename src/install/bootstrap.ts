@@ -6,10 +6,11 @@
  * (d) wait until the Application is Ready at the commit. From then on Capstan manages itself from
  * Git. Running it again repairs drift and commits nothing new.
  */
-import { GROUP, type Application } from '../api/v1alpha1.js';
+import { GROUP, type Application, type Repository } from '../api/v1alpha1.js';
+import type { KubeObject, ObjectRef } from '../core/objects.js';
 import { CapstanError, UserError } from '../core/errors.js';
 import { sleep } from '../core/time.js';
-import type { KubeClient } from '../kube/index.js';
+import { UnknownKindError, type KubeClient } from '../kube/index.js';
 import type { WorkRepoOptions } from '../source/writeback/work-repo.js';
 import { applyInOrder, POLL_MS, type AppliedObject } from './apply.js';
 import {
@@ -23,6 +24,11 @@ import {
   type BootstrapTarget,
 } from './bootstrap-files.js';
 import { commitFiles, type FilesCommitResult } from './git.js';
+import { GIT_URLS_ANNOTATION } from '../source/credential-scope.js';
+import { checkCredentials } from '../source/credentials.js';
+import { quote, redactUrl } from '../source/redact.js';
+import { refNameProblem } from '../source/refs.js';
+import { parseRepoUrl } from '../source/url.js';
 import { countActions, install, type InstallReport, type InstallRun } from './install.js';
 import { CAPSTAN_VERSION } from '../cli/version.js';
 import { DEFAULT_NAMESPACE, type InstallOptions } from './manifests.js';
@@ -61,6 +67,7 @@ export async function bootstrap(
 ): Promise<BootstrapReport> {
   const target = targetOf(options);
   const progress = run.progress ?? (() => {});
+  await refuseRepointing(kube, target);
   const installed = await install(kube, options, run);
   progress(`installed Capstan in ${target.namespace}`);
 
@@ -71,6 +78,7 @@ export async function bootstrap(
       branch: target.branch,
       files,
       message: commitMessage(target),
+      refuseTree: (paths) => nestedClusterProblem(target, paths),
     },
     run.git,
   );
@@ -102,10 +110,16 @@ export async function bootstrap(
   return { install: installed, files, git, cluster, readyAt: sha };
 }
 
+/**
+ * Everything the user gave, checked before anything is applied: a --repo, --branch or password
+ * that Git would refuse later must not leave a half-done install behind. Errors show the URL
+ * redacted (a token typed into it never reaches the terminal or a log).
+ */
 function targetOf(options: BootstrapOptions): BootstrapTarget {
+  const display = redactUrl(options.url).slice(0, 200);
   if (!/^https?:\/\//.test(options.url))
     throw new UserError(
-      `--repo must be an https:// URL (ssh is not supported by bootstrap yet), not '${options.url.slice(0, 200)}'`,
+      `--repo must be an https:// URL (ssh is not supported by bootstrap yet), not '${display}'`,
     );
   if (options.url.startsWith('http://') && !options.allowInsecureHttp)
     throw new UserError(
@@ -115,6 +129,22 @@ function targetOf(options: BootstrapOptions): BootstrapTarget {
     throw new UserError(
       'bootstrap pushes to the repository: give a password or token (--password-file or CAPSTAN_GIT_PASSWORD)',
     );
+  const repo = parseRepoUrl(options.url);
+  // The URL goes into sync.yaml in Git and into the Secret's list of URLs it may be sent to.
+  if (/^https?:\/\/[^/]*@/.test(options.url))
+    throw new UserError(
+      `--repo ${quote(repo.display)} names a user or token before "@": it would be committed to Git in sync.yaml; give the user with --username and the token with --password-file`,
+    );
+  if (options.url.includes(','))
+    throw new UserError(
+      `--repo ${quote(repo.display)} contains ",", which separates URLs in the Secret's ${GIT_URLS_ANNOTATION} annotation`,
+    );
+  checkCredentials(gitCredentials(options), repo);
+  const problem = refNameProblem(options.branch);
+  if (problem !== undefined || options.branch.startsWith('refs/'))
+    throw new UserError(
+      `--branch ${quote(options.branch)} is not valid: ${problem ?? 'give its short name'}`,
+    );
   return {
     url: options.url,
     branch: options.branch,
@@ -123,6 +153,78 @@ function targetOf(options: BootstrapOptions): BootstrapTarget {
     interval: options.interval ?? '1m',
     allowInsecureHttp: options.allowInsecureHttp ?? false,
   };
+}
+
+/**
+ * A second bootstrap with another --repo, --path or --branch would silently move the cluster (and
+ * its Git credentials) to another source, leaving the first repository's files behind as if they
+ * still applied. That change is a commit to sync.yaml, or an uninstall first; never a side effect.
+ */
+async function refuseRepointing(kube: KubeClient, target: BootstrapTarget): Promise<void> {
+  const live = await getIfServed<Application>(kube, {
+    group: GROUP,
+    kind: 'Application',
+    namespace: target.namespace,
+    name: SELF_NAME,
+  });
+  const repository = await getIfServed<Repository>(kube, {
+    group: GROUP,
+    kind: 'Repository',
+    namespace: target.namespace,
+    name: SELF_NAME,
+  });
+  const [wantedRepository, wanted] = syncObjects(target);
+  const differences = [
+    repository && repository.spec.url !== wantedRepository.spec.url
+      ? `the repository ${quote(redactUrl(repository.spec.url))}`
+      : undefined,
+    live && live.spec.path !== wanted.spec.path ? `the path ${quote(live.spec.path ?? '')}` : undefined,
+    live && live.spec.ref !== wanted.spec.ref ? `the branch ${quote(live.spec.ref ?? '')}` : undefined,
+  ].filter((difference) => difference !== undefined);
+  if (differences.length > 0)
+    throw new UserError(
+      `Capstan in ${target.namespace} is bootstrapped from ${differences.join(', ')} already; bootstrap does not move it. Change sync.yaml in Git (Capstan applies it), or run \`capstan uninstall\` first`,
+    );
+}
+
+async function getIfServed<T extends KubeObject>(kube: KubeClient, ref: ObjectRef): Promise<T | undefined> {
+  try {
+    return await kube.get<T>(ref);
+  } catch (error) {
+    if (error instanceof UnknownKindError) return undefined; // no CRDs yet: nothing bootstrapped
+    throw error;
+  }
+}
+
+/**
+ * Why `path` must not be this cluster's folder, or undefined: another cluster bootstrapped below it
+ * (this cluster's Application would apply that cluster's Capstan here), or above it (that cluster's
+ * Application would apply this one's), or in the same folder for another namespace (each
+ * Application would apply both Capstans). A bootstrapped folder is one holding
+ * `<namespace>/sync.yaml` beside `<namespace>/components.yaml`. The same folder and namespace again
+ * is allowed: a re-run, or a cluster rebuilt from Git.
+ */
+export function nestedClusterProblem(
+  target: { readonly path: string; readonly namespace: string },
+  paths: readonly string[],
+): string | undefined {
+  const { path, namespace } = target;
+  const files = new Set(paths);
+  for (const file of paths) {
+    if (!file.endsWith('/sync.yaml')) continue;
+    const namespaceDir = file.slice(0, -'/sync.yaml'.length);
+    const other = namespaceDir.slice(0, Math.max(0, namespaceDir.lastIndexOf('/')));
+    if (other === '' || !files.has(`${namespaceDir}/components.yaml`)) continue;
+    if (other === path) {
+      if (namespaceDir === `${path}/${namespace}`) continue;
+      return `--path ${quote(path)} already holds Capstan of the namespace ${quote(namespaceDir.slice(path.length + 1))}: the two Applications would each apply both Capstans; bootstrap with that --namespace, or give a folder of its own`;
+    }
+    if (other.startsWith(`${path}/`))
+      return `--path ${quote(path)} holds the folder ${quote(other)} of a cluster bootstrapped there: this cluster's Application would apply that cluster's Capstan too; give a folder of its own (e.g. beside it)`;
+    if (path.startsWith(`${other}/`))
+      return `--path ${quote(path)} is inside ${quote(other)}, the folder of a cluster bootstrapped there: its Application would apply this cluster's Capstan too; give a folder of its own (e.g. beside it)`;
+  }
+  return undefined;
 }
 
 function gitCredentials(options: BootstrapOptions) {

@@ -18,7 +18,7 @@ import {
   writeCommit,
   type CommitIdentity,
 } from '../source/writeback/remote.js';
-import { graft, rootTree, writeBlob } from '../source/writeback/tree.js';
+import { graft, listFilesBelow, rootTree, writeBlob } from '../source/writeback/tree.js';
 import { WorkRepo, type WorkRepoOptions } from '../source/writeback/work-repo.js';
 import type { BootstrapFile } from './bootstrap-files.js';
 
@@ -28,6 +28,11 @@ export interface FilesCommitRequest {
   readonly files: readonly BootstrapFile[];
   readonly message: string;
   readonly author?: CommitIdentity;
+  /**
+   * Looks at every file path on the branch head (a listing bounded by MAX_LISTING_BYTES; not
+   * called for a larger one) and says why the files must not go there, or undefined.
+   */
+  readonly refuseTree?: (paths: readonly string[]) => string | undefined;
 }
 
 export type FilesCommitResult =
@@ -35,6 +40,8 @@ export type FilesCommitResult =
   | { readonly outcome: 'pushed'; readonly commit: string };
 
 const MAX_ATTEMPTS = 5;
+/** Bound of the branch's file listing for refuseTree (~100,000 paths). */
+const MAX_LISTING_BYTES = 8 * 1024 * 1024;
 const TARGET_REF = 'refs/capstan/target';
 
 /** Puts `files` on `branch` in one commit, or none when they are already there. */
@@ -77,6 +84,11 @@ async function attemptCommit(
       `branch ${quote(request.branch)} does not exist in ${repo.url.display}: create it (one commit is enough), or name another with --branch`,
     );
   await repo.fetch([`+${ref}:${TARGET_REF}`], ['--depth=1']);
+  if (request.refuseTree) {
+    const listed = await listFilesBelow(repo, head, MAX_LISTING_BYTES);
+    const refused = listed && request.refuseTree(listed.map((file) => file.path));
+    if (refused) throw new UserError(refused);
+  }
   const before = await rootTree(repo, head);
   let tree = before;
   for (const file of request.files) {

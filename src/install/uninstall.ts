@@ -7,7 +7,9 @@
  * controller's RBAC and Service are deleted. With `pruneApplications`, the Applications are deleted
  * first and the running controller prunes their objects before it is removed itself. With `crds`,
  * the CRDs go last, and with them every Capstan object. The namespace stays (it may hold Secrets
- * of yours). Running it again finds nothing to do.
+ * of yours). Running it again finds nothing to do. Another Capstan in the cluster is left alone:
+ * Applications in the namespaces it answers for are neither released nor pruned, and the CRDs it
+ * shares are not deleted while it runs.
  */
 import { FINALIZER, GROUP, VERSION, type Application } from '../api/v1alpha1.js';
 import { CapstanError, UserError } from '../core/errors.js';
@@ -44,22 +46,26 @@ export async function uninstall(kube: KubeClient, options: UninstallOptions): Pr
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   const progress = options.progress ?? (() => {});
   const controllerRef = { group: 'apps', kind: 'Deployment', namespace, name: CONTROLLER_NAME };
+  // First: it checks --namespace, which must fail before anything is changed.
+  const leftovers = await capstanObjects(namespace);
   const controller = await kube.get<Deployment>(controllerRef);
+  const others = await otherInstalls(kube, namespace);
+  if (options.crds) refuseSharedCrds(namespace, others);
+  const theirs = namespacesOf(others);
   const deleted: ObjectRef[] = [];
   let pruned = 0;
   let released = 0;
   // No Deployment: Capstan is not installed here, or an earlier run got past these steps.
   if (controller) {
-    const scope = watchedNamespace(controller);
-    if (options.pruneApplications)
-      pruned = await pruneApplications(kube, { namespace, scope }, options.timeoutMs, progress);
+    const scope = { namespace, watched: watchedNamespace(controller), theirs };
+    if (options.pruneApplications) pruned = await pruneApplications(kube, scope, options.timeoutMs, progress);
     await stopController(kube, controller, Math.min(options.timeoutMs, CONTROLLER_STOP_MS), progress);
     released = await releaseApplications(kube, scope);
     if (released > 0)
       progress(`removed ${FINALIZER} from ${released} Application(s): their objects stay in place`);
     if (await deleteIfPresent(kube, controllerRef)) deleted.push(controllerRef);
   }
-  for (const ref of await capstanObjects(namespace)) if (await deleteIfPresent(kube, ref)) deleted.push(ref);
+  for (const ref of leftovers) if (await deleteIfPresent(kube, ref)) deleted.push(ref);
   if (options.crds)
     for (const ref of await crdRefs(namespace)) if (await deleteIfPresent(kube, ref)) deleted.push(ref);
   return { deleted, released, pruned };
@@ -68,6 +74,51 @@ export async function uninstall(kube: KubeClient, options: UninstallOptions): Pr
 interface Deployment extends KubeObject {
   spec?: { template?: { spec?: { containers?: { name?: string; args?: string[] }[] } } };
   status?: { availableReplicas?: number };
+}
+
+/**
+ * Capstan's controllers in other namespaces (deploy/'s and bootstrap's by name, the chart's by its
+ * part-of label): they share the CRDs, and may answer for Applications this one also sees.
+ */
+async function otherInstalls(kube: KubeClient, namespace: string): Promise<Deployment[]> {
+  const found = new Map<string, Deployment>();
+  for (const labelSelector of [
+    `app.kubernetes.io/name=${CONTROLLER_NAME}`,
+    `${PART_OF_LABEL.key}=${PART_OF_LABEL.value}`,
+  ])
+    for (const deployment of (await kube.list<Deployment>('apps', 'v1', 'Deployment', { labelSelector }))
+      .items)
+      if (deployment.spec?.template?.spec?.containers?.some((c) => c.name === 'controller'))
+        found.set(`${deployment.metadata.namespace}/${deployment.metadata.name}`, deployment);
+  found.delete(`${namespace}/${CONTROLLER_NAME}`);
+  return [...found.values()];
+}
+
+/**
+ * Deleting the CRDs deletes every Repository and Application in the cluster, those of another
+ * Capstan too — whose controller, still running, would then prune every object they applied.
+ */
+function refuseSharedCrds(namespace: string, others: readonly Deployment[]): void {
+  if (others.length === 0) return;
+  throw new UserError(
+    `not deleting the CRDs: Capstan also runs in ${others
+      .slice(0, 5)
+      .map((d) => `${d.metadata.namespace}/${d.metadata.name}`)
+      .join(
+        ', ',
+      )}, and deleting them would delete its Applications (and it would prune their objects). Nothing was changed; uninstall ${namespace} without --crds`,
+  );
+}
+
+/** The namespaces other installs answer for: their own (their self-managing Application), and the one each watches. */
+function namespacesOf(others: readonly Deployment[]): Set<string> {
+  const namespaces = new Set<string>();
+  for (const other of others) {
+    namespaces.add(other.metadata.namespace!);
+    const watched = watchedNamespace(other);
+    if (watched !== undefined) namespaces.add(watched);
+  }
+  return namespaces;
 }
 
 /**
@@ -116,11 +167,11 @@ async function stopController(
  */
 async function pruneApplications(
   kube: KubeClient,
-  where: { namespace: string; scope: string | undefined },
+  scope: Scope,
   timeoutMs: number,
   progress: (line: string) => void,
 ): Promise<number> {
-  const { namespace, scope } = where;
+  const { namespace } = scope;
   const apps = (await listApplications(kube, scope)).filter((app) => !isSelf(app, namespace));
   if (apps.length === 0) return 0;
   await assertControllerRuns(kube, namespace);
@@ -167,10 +218,22 @@ async function assertControllerRuns(kube: KubeClient, namespace: string): Promis
     );
 }
 
-async function listApplications(kube: KubeClient, scope: string | undefined): Promise<Application[]> {
+/** Which Applications this uninstall may touch: those its controller watches, but none another Capstan answers for. */
+interface Scope {
+  /** This install's namespace. */
+  readonly namespace: string;
+  /** The namespace its controller watches; undefined: all. */
+  readonly watched: string | undefined;
+  /** Namespaces other installs answer for. */
+  readonly theirs: ReadonlySet<string>;
+}
+
+async function listApplications(kube: KubeClient, scope: Scope): Promise<Application[]> {
   try {
-    return (await kube.list<Application>(GROUP, VERSION, 'Application', scope ? { namespace: scope } : {}))
-      .items;
+    const { watched, theirs } = scope;
+    return (
+      await kube.list<Application>(GROUP, VERSION, 'Application', watched ? { namespace: watched } : {})
+    ).items.filter((app) => !theirs.has(app.metadata.namespace!));
   } catch (error) {
     if (error instanceof UnknownKindError || isNotFound(error)) return [];
     throw error;
@@ -181,7 +244,7 @@ async function listApplications(kube: KubeClient, scope: string | undefined): Pr
  * Removes Capstan's finalizer from every Application in scope (a merge patch guarded by the list it read:
  * another writer's finalizers are never lost; a conflict is read again).
  */
-async function releaseApplications(kube: KubeClient, scope: string | undefined): Promise<number> {
+async function releaseApplications(kube: KubeClient, scope: Scope): Promise<number> {
   let released = 0;
   for (const app of await listApplications(kube, scope)) {
     for (let current: Application | undefined = app; current?.metadata.finalizers?.includes(FINALIZER);) {

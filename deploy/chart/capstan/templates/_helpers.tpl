@@ -42,6 +42,9 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- if and .Values.webhook.secret .Values.webhook.existingSecret -}}
 {{- fail "webhook.secret and webhook.existingSecret: set one of them, not both" -}}
 {{- end -}}
+{{- if eq .Values.serviceAccount.name "default" -}}
+{{- fail "serviceAccount.name: not the namespace's default ServiceAccount: every pod there that names none would get the controller's cluster-wide rights (it impersonates ServiceAccounts); leave it empty for <release>-controller" -}}
+{{- end -}}
 {{- if and (not .Values.leaderElection) (gt (int .Values.replicas) 1) -}}
 {{- fail "leaderElection=false runs without a Lease: set replicas to 1 (two controllers without a leader would fight over the cluster)" -}}
 {{- end -}}
