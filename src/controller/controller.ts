@@ -113,6 +113,13 @@ export interface ControllerOptions {
 /** How soon a status computed from an overtaken copy is computed again (the informer catches up). */
 const RECOMPUTE_AFTER_MS = 200;
 
+/**
+ * How long reconciles already running may go on once the controller stops. Well inside the leader
+ * Lease's 15 s (renewed every 3 s until the stop), so no other replica leads meanwhile, and inside a
+ * pod's 30 s termination grace period.
+ */
+export const SHUTDOWN_DRAIN_MS = 5_000;
+
 /** `promote/`: a promotion into that Application (src/promote/), asked for or automatic. */
 type QueueKey =
   `app/${string}` | `health/${string}` | `revert/${string}` | `promote/${string}` | `repo/${string}`;
@@ -485,7 +492,11 @@ export class Controller {
     this.planner = undefined;
     await this.pullRequestPlans?.close();
     this.pullRequestPlans = undefined;
-    await queue.shutdown({ drain: false });
+    // Reconciles already running finish (bounded), the way a sync that started before SIGTERM
+    // completes: when Capstan's own Deployment is deleted, the sync that re-creates it is under way
+    // as the garbage collector terminates these very pods, and aborting it would leave nothing to
+    // heal the cluster. Bounded well within the Lease, which is not renewed meanwhile.
+    await queue.shutdown({ drain: true, drainTimeoutMs: SHUTDOWN_DRAIN_MS });
     await notifications.close();
     await generators.close();
     await images.close();

@@ -375,6 +375,24 @@ describe('WorkQueue shutdown', () => {
     expect(runs.map((r) => r.key)).toEqual(['a', 'b']);
   });
 
+  it('with a drain timeout: aborts the handlers still running when it passes', async () => {
+    const clock = new FakeClock();
+    const { handler, runs } = controlledHandler(clock);
+    const queue = queueWith(clock, handler, { concurrency: 2 });
+    queue.add('quick');
+    queue.add('slow');
+    const stopped = queue.shutdown({ drain: true, drainTimeoutMs: 5_000 });
+    runs[0]!.finish();
+    await settle();
+    await clock.advanceAsync(4_999);
+    expect(runs[1]!.signal.aborted).toBe(false);
+    await clock.advanceAsync(1);
+    expect(runs[1]!.signal.aborted).toBe(true);
+    runs[1]!.finish();
+    await stopped;
+    expect(runs[0]!.signal.aborted).toBe(false);
+  });
+
   it('resolves at once when nothing is running', async () => {
     const queue = queueWith(new FakeClock(), async () => {});
     await expect(queue.shutdown()).resolves.toBeUndefined();

@@ -55,6 +55,8 @@ export interface WorkQueueOptions<K extends string> {
 export interface ShutdownOptions {
   /** Let in-flight handlers finish instead of aborting their signals. Default false. */
   readonly drain?: boolean;
+  /** With `drain`: abort the handlers still running after this long. Default: wait for them. */
+  readonly drainTimeoutMs?: number;
 }
 
 interface Scheduled {
@@ -156,9 +158,18 @@ export class WorkQueue<K extends string> {
       this.urgent.clear();
       this.depthChanged();
     }
-    if (!options.drain) for (const controller of this.running.values()) controller.abort();
+    const abortRunning = (): void => {
+      for (const controller of this.running.values()) controller.abort();
+    };
+    if (!options.drain) abortRunning();
     if (this.running.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    const deadline =
+      options.drain && options.drainTimeoutMs !== undefined
+        ? this.clock.setTimeout(abortRunning, options.drainTimeoutMs)
+        : undefined;
+    return new Promise<void>((resolve) => this.idleWaiters.push(resolve)).finally(() => {
+      if (deadline !== undefined) this.clock.clearTimeout(deadline);
+    });
   }
 
   /** Keys waiting for a worker (neither in flight nor scheduled for later). */

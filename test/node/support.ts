@@ -11,7 +11,6 @@ import { inject } from 'vitest';
 import { buildScratchImage, pushLocalImage } from '../../src/dev/buildah.js';
 import { startControlPlane, type ControlPlane } from '../../src/dev/controlplane.js';
 import { buildDemoAppImage } from '../../src/dev/image.js';
-import { backoffDelay, sleep } from '../../src/core/time.js';
 
 export interface RealCluster {
   readonly controlPlane: ControlPlane;
@@ -100,26 +99,8 @@ export async function pushKubectlImage(registry: string, kubectlBinary: string):
   }
 }
 
-/** Polls `check` (bounded) until it returns a value; fails with `what` and the last value seen. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(backoffDelay(attempt, { initialMs: 200, maxMs: 1_000 }));
-  }
-}
+/** The one polling helper of the tests (test/support/controller.ts). */
+export { eventually } from '../support/controller.js';
 
 /** Everything a real node of any run could leave on the host. Empty lists: nothing left. */
 export interface HostTraces {
