@@ -102,6 +102,43 @@ describe('LiveHealth', () => {
     expect(live.view('shop/app')!.health.state).toBe('Degraded');
   });
 
+  it('leaves out the Application itself when it applies its own object, and counts the others it applies', () => {
+    const { live } = tracker();
+    const reconciling = (name: string): KubeObject => ({
+      apiVersion: 'capstan.dev/v1alpha1',
+      kind: 'Application',
+      metadata: { name, namespace: 'capstan-system', generation: 1, resourceVersion: '5' },
+      status: {
+        observedGeneration: 1,
+        conditions: [
+          { type: 'Ready', status: 'False', reason: 'Progressing', message: 'waiting for health' },
+          { type: 'Reconciling', status: 'True', reason: 'Progressing', message: 'waiting for health' },
+        ],
+      },
+    });
+    const application = (name: string) => ({
+      group: 'capstan.dev',
+      kind: 'Application',
+      namespace: 'capstan-system',
+      name,
+    });
+    const results: ObjectResult[] = [
+      { ref, action: 'unchanged', applied: deployment('10', true) },
+      { ref: application('capstan'), action: 'unchanged', applied: reconciling('capstan') },
+    ];
+    expect(live.track('capstan-system/capstan', results, unknown, { mode: 'apply' }).state).toBe('Healthy');
+    expect(live.view('capstan-system/capstan')!.objects.size).toBe(1);
+
+    const child: ObjectResult = {
+      ref: application('child'),
+      action: 'unchanged',
+      applied: reconciling('child'),
+    };
+    expect(live.track('capstan-system/capstan', [...results, child], unknown, { mode: 'apply' }).state).toBe(
+      'Progressing',
+    );
+  });
+
   it('leaves out pruned objects and forgets deleted apps', () => {
     const { live } = tracker();
     live.track('shop/app', [{ ref, action: 'pruned' }], unknown, { mode: 'apply' });

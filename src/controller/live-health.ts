@@ -65,7 +65,7 @@ export class LiveHealth {
     const previous = this.apps.get(appKey);
     const objects = new Map<string, TrackedObject>();
     for (const result of results) {
-      if (result.action === 'pruned') continue;
+      if (result.action === 'pruned' || isApplicationItself(appKey, result.ref)) continue;
       const key = refKey(result.ref);
       const object = startingState(result, cached(result.ref), options.mode);
       const tracked: TrackedObject = {
@@ -164,4 +164,16 @@ function isOlder(version: string | undefined, than: string | undefined): boolean
 
 export function sameHealth(a: AppHealth | undefined, b: AppHealth | undefined): boolean {
   return a?.state === b?.state && a?.message === b?.message;
+}
+
+/**
+ * An Application that applies its own object (Capstan managing itself: `capstan bootstrap`'s
+ * sync.yaml) is no health signal for itself: its Ready condition waits for this very health, so it
+ * would never turn healthy and every revision would time out and be rolled back. Other
+ * Applications it applies (app-of-apps) count as usual.
+ */
+function isApplicationItself(appKey: string, ref: ObjectRef): boolean {
+  return (
+    ref.group === 'capstan.dev' && ref.kind === 'Application' && `${ref.namespace}/${ref.name}` === appKey
+  );
 }

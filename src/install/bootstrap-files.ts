@@ -5,7 +5,7 @@
  *   `capstan.dev/adopt: "true"` (install created them, so the Application must take them over
  *   rather than refuse them), the CRDs and the Namespace also `capstan.dev/prune: disabled` (taking
  *   them out of Git, or deleting the Application, must never delete every Capstan object);
- * - `<path>/<namespace>/sync.yaml`: the Repository and the Application that keep `<path>` applied —
+ * - `<path>/<namespace>/sync.yaml`: the Repository and the Application (never pruned either) that keep `<path>` applied —
  *   app-of-apps: everything under it, Capstan included, is managed from Git. The Application renders
  *   `<path>` as plain manifests, subfolders included (the plain renderer recurses), so no
  *   kustomization.yaml is needed.
@@ -94,8 +94,13 @@ function asComponent(object: KubeObject): KubeObject {
   });
 }
 
+/**
+ * The Repository and Application are adopted (bootstrap applied them first) and never pruned:
+ * taking sync.yaml out of Git must not make the Application delete itself — its finalizer would
+ * then prune the controller and everything else the cluster's folder holds.
+ */
 function adopted(object: KubeObject): KubeObject {
-  return withAnnotations(object, { [ANNOTATION.adopt]: 'true' });
+  return withAnnotations(object, { [ANNOTATION.adopt]: 'true', [ANNOTATION.prune]: 'disabled' });
 }
 
 function withAnnotations(object: KubeObject, annotations: Record<string, string>): KubeObject {
