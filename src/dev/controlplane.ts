@@ -13,7 +13,7 @@ import { backoffDelay, sleep } from '../core/time.js';
 import { ProcessGroup, cleanLeftovers, type Leftover, type SupervisedProcess } from './processes.js';
 import { defaultCacheDir, ensureTools, TOOL_SPECS, type ToolName, type ToolPaths } from './tools.js';
 import { waitForHttp, loopbackRequest } from './http.js';
-import { cleanNodeLeftovers, startRealNode, type RealNodeInfo } from './node.js';
+import { cleanNodeLeftovers, startRealNode, type RealNode, type RealNodeInfo } from './node.js';
 
 /** A user the apiserver knows by a bearer token. */
 export interface ControlPlaneUser {
@@ -115,180 +115,44 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   const dataDir = await mkdtemp(join(tmpdir(), 'capstan-controlplane-'));
   const group = new ProcessGroup({ stateDir, dataDir });
-  let stopping: Promise<void> | undefined;
-  let stopNode: (() => Promise<void>) | undefined;
-  const stop = (): Promise<void> => {
-    // The node first: its kubelet must not outlive the API server it reports to, and its teardown
-    // needs nothing of the control plane.
-    stopping ??= (stopNode?.() ?? Promise.resolve())
-      .then(() => group.stopAll())
-      .finally(() => {
-        for (const signal of SIGNALS) process.removeListener(signal, onSignal);
-      });
-    return stopping;
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    // A repeated signal (Ctrl-C is often delivered twice) finds the listener still there and waits.
-    if (stopping) return;
-    void stop().finally(() => {
-      // Behave as if we had not been listening: die of the signal unless someone else handles it.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    });
-  };
-  if (options.handleSignals ?? true) for (const signal of SIGNALS) process.on(signal, onSignal);
+  const { stop, stopFirst } = stopControl(group, options.handleSignals ?? true);
 
   try {
+    const launch: Launch = { group, tools, dataDir, progress, readyTimeoutMs };
     const ports = {
       etcd: options.ports?.etcd ?? (await freePort()),
       etcdPeer: options.ports?.etcdPeer ?? (await freePort()),
       apiserver: options.ports?.apiserver ?? (await freePort()),
     };
     for (const [name, port] of Object.entries(ports)) await assertPortFree(name, port);
-
-    const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
-    progress(`starting etcd on ${etcdUrl}`);
-    const etcd = await group.start('etcd', tools.etcd, [
-      `--data-dir=${join(dataDir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
-      `--initial-cluster=default=http://127.0.0.1:${ports.etcdPeer}`,
-      // Test data is thrown away: durability is not worth the fsyncs.
-      '--unsafe-no-fsync=true',
-      '--log-level=warn',
-    ]);
-    await waitForHttp(`${etcdUrl}/health`, { process: etcd, timeoutMs: readyTimeoutMs });
-
-    const server = `https://127.0.0.1:${ports.apiserver}`;
+    const etcdUrl = await startEtcd(launch, ports);
     const users = makeUsers();
-    const { publicKey, privateKey } = generateKeyPairSync('rsa', {
-      modulusLength: 2048,
-      publicKeyEncoding: { type: 'spki', format: 'pem' },
-      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    });
-    const certDir = join(dataDir, 'pki');
-    const files = {
-      tokens: join(dataDir, 'tokens.csv'),
-      saPublic: join(dataDir, 'sa.pub'),
-      saPrivate: join(dataDir, 'sa.key'),
-    };
-    await writeFile(
-      files.tokens,
-      users.map((u) => `${u.token},${u.name},${u.name},"${u.groups.join(',')}"`).join('\n') + '\n',
-      { mode: 0o600 },
-    );
-    await writeFile(files.saPublic, publicKey);
-    await writeFile(files.saPrivate, privateKey, { mode: 0o600 });
-
-    progress(`starting kube-apiserver on ${server}`);
-    const apiserver = await group.start('kube-apiserver', tools['kube-apiserver'], [
-      `--etcd-servers=${etcdUrl}`,
-      `--cert-dir=${certDir}`,
-      `--secure-port=${ports.apiserver}`,
+    const apiserver = await startApiserver(launch, {
+      etcdUrl,
+      port: ports.apiserver,
+      users,
       // Pods of a real node reach the API server at the host's address (the kubernetes Service's endpoint).
-      `--bind-address=${options.realNode ? '0.0.0.0' : '127.0.0.1'}`,
-      '--advertise-address=127.0.0.1',
-      // The kubelet's serving address for logs and exec: the node's IPv4, not its hostname.
-      '--kubelet-preferred-address-types=InternalIP',
-      // The endpoint reconciler refuses loopback addresses; nothing here needs the kubernetes Service's endpoints.
-      '--endpoint-reconciler-type=none',
-      `--service-cluster-ip-range=${SERVICE_SUBNET}`,
-      '--authorization-mode=RBAC',
-      `--token-auth-file=${files.tokens}`,
-      `--service-account-issuer=${server}`,
-      `--service-account-key-file=${files.saPublic}`,
-      `--service-account-signing-key-file=${files.saPrivate}`,
-      '--allow-privileged=true',
-    ]);
-    const admin = users[0]!;
-    await waitForHttp(`${server}/readyz`, {
-      process: apiserver,
-      timeoutMs: readyTimeoutMs,
-      token: admin.token,
+      bindAddress: options.realNode ? '0.0.0.0' : '127.0.0.1',
     });
-    const caCertificate = await readFile(join(certDir, 'apiserver.crt'), 'utf8');
-
+    const { server, caCertificate } = apiserver;
     const kubeconfigs = users.map((u) => ({ ...u, kubeconfig: kubeconfigFor(server, caCertificate, u) }));
     const kubeconfigPath = join(dataDir, 'kubeconfig');
     await writeFile(kubeconfigPath, kubeconfigs[0]!.kubeconfig, { mode: 0o600 });
     await writeFile(join(dataDir, 'kubeconfig-unprivileged'), kubeconfigs[1]!.kubeconfig, { mode: 0o600 });
 
-    const api = { server, caCertificate, token: admin.token };
+    const api = { server, caCertificate, token: users[0]!.token };
     let realNode: RealNodeInfo | undefined;
     if (options.workloads) {
-      progress(`starting kube-controller-manager, kube-scheduler${options.realNode ? '' : ' and kwok'}`);
-      const controllerManager = await group.start(
-        'kube-controller-manager',
-        tools['kube-controller-manager'],
-        [
-          `--kubeconfig=${kubeconfigPath}`,
-          `--service-account-private-key-file=${files.saPrivate}`,
-          `--root-ca-file=${join(certDir, 'apiserver.crt')}`,
-          '--use-service-account-credentials=false',
-          '--leader-elect=false',
-          '--secure-port=0',
-          // Tokens are minted on demand (TokenRequest); the legacy token controller is not needed.
-          '--controllers=*,-serviceaccount-token',
-          // The defaults, spelled out because kwok's lease renewals must fit in them (NODE_HEARTBEAT).
-          `--node-monitor-grace-period=${NODE_HEARTBEAT.monitorGracePeriodSeconds}s`,
-          `--node-monitor-period=${NODE_HEARTBEAT.monitorPeriodSeconds}s`,
-        ],
-      );
-      await group.start('kube-scheduler', tools['kube-scheduler'], [
-        `--kubeconfig=${kubeconfigPath}`,
-        '--leader-elect=false',
-        '--secure-port=0',
-      ]);
-      if (options.realNode) {
-        // kwok's fake Node is not started: the scheduler's only choice is the real one.
-        await waitForDefaultServiceAccount(api, controllerManager, readyTimeoutMs);
-        const node = await startRealNode({
-          registry: options.realNode.registry,
-          api,
-          kubeconfig: kubeconfigs[0]!.kubeconfig,
-          serviceSubnet: SERVICE_SUBNET,
-          tools,
-          stateDir,
-          progress,
-          readyTimeoutMs,
-        });
-        stopNode = node.stop;
-        realNode = { name: node.name, address: node.address };
-      } else {
-        const kwok = await group.start('kwok', tools.kwok, [
-          `--kubeconfig=${kubeconfigPath}`,
-          '--manage-all-nodes=true',
-          `--server-address=127.0.0.1:${await freePort()}`,
-          `--config=${tools.kwokStages}`,
-          // The Node's heartbeat: without it the controller-manager gives up on the Node (see NODE_HEARTBEAT).
-          `--node-lease-duration-seconds=${NODE_HEARTBEAT.leaseDurationSeconds}`,
-        ]);
-        await createFakeNode(api);
-        // The controller-manager works once it has made the default ServiceAccount (pods need it), and
-        // kwok once the fake node is Ready and holds its Lease (kwok runs pods only on nodes whose Lease
-        // it holds, and without renewals the controller-manager marks them all not Ready).
-        await waitForDefaultServiceAccount(api, controllerManager, readyTimeoutMs);
-        await waitFor('the fake Node to be Ready (kwok)', kwok, readyTimeoutMs, async () => {
-          const response = await loopbackRequest(api, 'GET', `/api/v1/nodes/${FAKE_NODE_NAME}`);
-          const conditions = (
-            JSON.parse(response.body) as { status?: { conditions?: { type: string; status: string }[] } }
-          ).status?.conditions;
-          return conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-        });
-        await waitFor("the fake Node's Lease in kube-node-lease (kwok)", kwok, readyTimeoutMs, async () => {
-          const response = await loopbackRequest(
-            api,
-            'GET',
-            `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${FAKE_NODE_NAME}`,
-          );
-          if (response.status !== 200) return false;
-          const spec = (
-            JSON.parse(response.body) as { spec?: { holderIdentity?: string; renewTime?: string } }
-          ).spec;
-          return Boolean(spec?.holderIdentity && spec.renewTime);
-        });
-      }
+      const node = await startWorkloads(launch, {
+        kubeconfigPath,
+        kubeconfig: kubeconfigs[0]!.kubeconfig,
+        apiserver,
+        api,
+        stateDir,
+        ...(options.realNode ? { realNode: options.realNode } : {}),
+      });
+      if (node) stopFirst(node.stop);
+      realNode = node && { name: node.name, address: node.address };
     }
 
     return {
@@ -307,6 +171,248 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await stop();
     throw error;
   }
+}
+
+/**
+ * Stopping, once however often asked: the real node first (its kubelet must not outlive the API
+ * server it reports to, and its teardown needs nothing of the control plane), then every process;
+ * also on SIGINT/SIGTERM/SIGHUP when `handleSignals`, then dying of the signal as if unhandled.
+ */
+function stopControl(
+  group: ProcessGroup,
+  handleSignals: boolean,
+): { stop: () => Promise<void>; stopFirst: (step: () => Promise<void>) => void } {
+  let stopping: Promise<void> | undefined;
+  let first: (() => Promise<void>) | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (first?.() ?? Promise.resolve())
+      .then(() => group.stopAll())
+      .finally(() => {
+        for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+      });
+    return stopping;
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // A repeated signal (Ctrl-C is often delivered twice) finds the listener still there and waits.
+    if (stopping) return;
+    void stop().finally(() => {
+      // Behave as if we had not been listening: die of the signal unless someone else handles it.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  };
+  if (handleSignals) for (const signal of SIGNALS) process.on(signal, onSignal);
+  return { stop, stopFirst: (step) => (first = step) };
+}
+
+/** What each start-up step needs: where processes go, their binaries, data and patience. */
+interface Launch {
+  readonly group: ProcessGroup;
+  readonly tools: ToolPaths;
+  readonly dataDir: string;
+  readonly progress: (line: string) => void;
+  readonly readyTimeoutMs: number;
+}
+
+interface RunningApiserver {
+  readonly server: string;
+  readonly caCertificate: string;
+  readonly certDir: string;
+  /** The ServiceAccount token signing key (the controller-manager signs with it too). */
+  readonly serviceAccountKey: string;
+}
+
+/** etcd on loopback, without fsyncs; resolves with its client URL once healthy. */
+async function startEtcd(launch: Launch, ports: { etcd: number; etcdPeer: number }): Promise<string> {
+  const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
+  launch.progress(`starting etcd on ${etcdUrl}`);
+  const etcd = await launch.group.start('etcd', launch.tools.etcd, [
+    `--data-dir=${join(launch.dataDir, 'etcd')}`,
+    `--listen-client-urls=${etcdUrl}`,
+    `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+    `--initial-cluster=default=http://127.0.0.1:${ports.etcdPeer}`,
+    // Test data is thrown away: durability is not worth the fsyncs.
+    '--unsafe-no-fsync=true',
+    '--log-level=warn',
+  ]);
+  await waitForHttp(`${etcdUrl}/health`, { process: etcd, timeoutMs: launch.readyTimeoutMs });
+  return etcdUrl;
+}
+
+/** kube-apiserver with RBAC and token auth for `users`; resolves once /readyz answers the admin. */
+async function startApiserver(
+  launch: Launch,
+  settings: { etcdUrl: string; port: number; users: readonly ControlPlaneUser[]; bindAddress: string },
+): Promise<RunningApiserver> {
+  const { dataDir } = launch;
+  const server = `https://127.0.0.1:${settings.port}`;
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const certDir = join(dataDir, 'pki');
+  const files = {
+    tokens: join(dataDir, 'tokens.csv'),
+    saPublic: join(dataDir, 'sa.pub'),
+    saPrivate: join(dataDir, 'sa.key'),
+  };
+  await writeFile(
+    files.tokens,
+    settings.users.map((u) => `${u.token},${u.name},${u.name},"${u.groups.join(',')}"`).join('\n') + '\n',
+    { mode: 0o600 },
+  );
+  await writeFile(files.saPublic, publicKey);
+  await writeFile(files.saPrivate, privateKey, { mode: 0o600 });
+
+  launch.progress(`starting kube-apiserver on ${server}`);
+  const apiserver = await launch.group.start('kube-apiserver', launch.tools['kube-apiserver'], [
+    `--etcd-servers=${settings.etcdUrl}`,
+    `--cert-dir=${certDir}`,
+    `--secure-port=${settings.port}`,
+    `--bind-address=${settings.bindAddress}`,
+    '--advertise-address=127.0.0.1',
+    // The kubelet's serving address for logs and exec: the node's IPv4, not its hostname.
+    '--kubelet-preferred-address-types=InternalIP',
+    // The endpoint reconciler refuses loopback addresses; a real node's harness writes the kubernetes Service's endpoints.
+    '--endpoint-reconciler-type=none',
+    `--service-cluster-ip-range=${SERVICE_SUBNET}`,
+    '--authorization-mode=RBAC',
+    `--token-auth-file=${files.tokens}`,
+    `--service-account-issuer=${server}`,
+    `--service-account-key-file=${files.saPublic}`,
+    `--service-account-signing-key-file=${files.saPrivate}`,
+    '--allow-privileged=true',
+  ]);
+  await waitForHttp(`${server}/readyz`, {
+    process: apiserver,
+    timeoutMs: launch.readyTimeoutMs,
+    token: settings.users[0]!.token,
+  });
+  const caCertificate = await readFile(join(certDir, 'apiserver.crt'), 'utf8');
+  return { server, caCertificate, certDir, serviceAccountKey: files.saPrivate };
+}
+
+/**
+ * The controller-manager and scheduler, and where pods run: kwok's fake Node, or a real node
+ * (which is then returned, to be stopped first).
+ */
+async function startWorkloads(
+  launch: Launch,
+  settings: {
+    kubeconfigPath: string;
+    kubeconfig: string;
+    apiserver: RunningApiserver;
+    api: { server: string; caCertificate: string; token: string };
+    stateDir: string;
+    realNode?: { readonly registry: string };
+  },
+): Promise<RealNode | undefined> {
+  const { api } = settings;
+  const readyTimeout = launch.readyTimeoutMs;
+  launch.progress(`starting kube-controller-manager, kube-scheduler${settings.realNode ? '' : ' and kwok'}`);
+  const controllerManager = await startWorkloadControllers(
+    launch,
+    settings.kubeconfigPath,
+    settings.apiserver,
+  );
+  if (settings.realNode) {
+    // kwok's fake Node is not started: the scheduler's only choice is the real one.
+    await waitForDefaultServiceAccount(api, controllerManager, readyTimeout);
+    return startRealNode({
+      registry: settings.realNode.registry,
+      api,
+      kubeconfig: settings.kubeconfig,
+      serviceSubnet: SERVICE_SUBNET,
+      tools: launch.tools,
+      stateDir: settings.stateDir,
+      progress: launch.progress,
+      readyTimeoutMs: readyTimeout,
+    });
+  }
+  const kwok = await startKwok(launch, settings.kubeconfigPath, api);
+  // The controller-manager works once it has made the default ServiceAccount (pods need it), and
+  // kwok once the fake node is Ready and holds its Lease (kwok runs pods only on nodes whose Lease
+  // it holds, and without renewals the controller-manager marks them all not Ready).
+  await waitForDefaultServiceAccount(api, controllerManager, readyTimeout);
+  await waitForFakeNode(api, kwok, readyTimeout);
+  return undefined;
+}
+
+/** kube-controller-manager and kube-scheduler; resolves with the controller-manager's process. */
+async function startWorkloadControllers(
+  launch: Launch,
+  kubeconfigPath: string,
+  apiserver: RunningApiserver,
+): Promise<SupervisedProcess> {
+  const controllerManager = await launch.group.start(
+    'kube-controller-manager',
+    launch.tools['kube-controller-manager'],
+    [
+      `--kubeconfig=${kubeconfigPath}`,
+      `--service-account-private-key-file=${apiserver.serviceAccountKey}`,
+      `--root-ca-file=${join(apiserver.certDir, 'apiserver.crt')}`,
+      '--use-service-account-credentials=false',
+      '--leader-elect=false',
+      '--secure-port=0',
+      // Tokens are minted on demand (TokenRequest); the legacy token controller is not needed.
+      '--controllers=*,-serviceaccount-token',
+      // The defaults, spelled out because kwok's lease renewals must fit in them (NODE_HEARTBEAT).
+      `--node-monitor-grace-period=${NODE_HEARTBEAT.monitorGracePeriodSeconds}s`,
+      `--node-monitor-period=${NODE_HEARTBEAT.monitorPeriodSeconds}s`,
+    ],
+  );
+  await launch.group.start('kube-scheduler', launch.tools['kube-scheduler'], [
+    `--kubeconfig=${kubeconfigPath}`,
+    '--leader-elect=false',
+    '--secure-port=0',
+  ]);
+  return controllerManager;
+}
+
+/** kwok and its fake Node; resolves with kwok's process. */
+async function startKwok(
+  launch: Launch,
+  kubeconfigPath: string,
+  api: { server: string; caCertificate: string; token: string },
+): Promise<SupervisedProcess> {
+  const kwok = await launch.group.start('kwok', launch.tools.kwok, [
+    `--kubeconfig=${kubeconfigPath}`,
+    '--manage-all-nodes=true',
+    `--server-address=127.0.0.1:${await freePort()}`,
+    `--config=${launch.tools.kwokStages}`,
+    // The Node's heartbeat: without it the controller-manager gives up on the Node (see NODE_HEARTBEAT).
+    `--node-lease-duration-seconds=${NODE_HEARTBEAT.leaseDurationSeconds}`,
+  ]);
+  await createFakeNode(api);
+  return kwok;
+}
+
+/** Until kwok's fake Node is Ready and holds its Lease. */
+async function waitForFakeNode(
+  api: { server: string; caCertificate: string; token: string },
+  kwok: SupervisedProcess,
+  readyTimeoutMs: number,
+): Promise<void> {
+  await waitFor('the fake Node to be Ready (kwok)', kwok, readyTimeoutMs, async () => {
+    const response = await loopbackRequest(api, 'GET', `/api/v1/nodes/${FAKE_NODE_NAME}`);
+    const conditions = (
+      JSON.parse(response.body) as { status?: { conditions?: { type: string; status: string }[] } }
+    ).status?.conditions;
+    return conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  });
+  await waitFor("the fake Node's Lease in kube-node-lease (kwok)", kwok, readyTimeoutMs, async () => {
+    const response = await loopbackRequest(
+      api,
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${FAKE_NODE_NAME}`,
+    );
+    if (response.status !== 200) return false;
+    const spec = (JSON.parse(response.body) as { spec?: { holderIdentity?: string; renewTime?: string } })
+      .spec;
+    return Boolean(spec?.holderIdentity && spec.renewTime);
+  });
 }
 
 function makeUsers(): ControlPlaneUser[] {
