@@ -42,7 +42,13 @@ import {
   type HistoryRecord,
   type SyncTrigger,
 } from './app-status.js';
-import { appendToStatus, historyEntry, requestedByOf, type HistoryStore } from './history.js';
+import {
+  appendToStatus,
+  historyEntry,
+  queuedSyncTrigger,
+  requestedByOf,
+  type HistoryStore,
+} from './history.js';
 import { conditionOf } from './conditions.js';
 import { ensureFinalizer, finalizeApplication, ownerOf } from './deletion.js';
 import { dependencyGate, type DependencyDecision } from './dependencies.js';
@@ -318,7 +324,7 @@ async function gatedTarget(
     ...(waited ? { waited } : {}),
     isNew,
     mode: syncMode(reconcile, isNew),
-    trigger: reconcile.deps.trigger ?? (reconcile.request.sync ? 'request' : 'resync'),
+    trigger: queuedSyncTrigger(reconcile.deps.trigger, reconcile.request.sync !== undefined),
   };
 }
 

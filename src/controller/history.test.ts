@@ -9,6 +9,7 @@ import {
   countChanges,
   historyConfigMapName,
   historyEntry,
+  queuedSyncTrigger,
   recordHistory,
   requestedByOf,
   serialize,
@@ -117,6 +118,16 @@ describe('syncTrigger', () => {
     // A dependency that released nothing new: self-heal of what was applied, i.e. drift.
     expect(syncTrigger(facts({ dependencyReleased: true, changed: true }))).toBe('drift');
     expect(syncTrigger(facts({}))).toBe('resync');
+  });
+});
+
+describe('queuedSyncTrigger', () => {
+  it('lets a pending request outrank the event that queued the app, except a rollback', () => {
+    expect(queuedSyncTrigger('drift', true)).toBe('request');
+    expect(queuedSyncTrigger('rollback', true)).toBe('rollback');
+    expect(queuedSyncTrigger('drift', false)).toBe('drift');
+    expect(queuedSyncTrigger(undefined, true)).toBe('request');
+    expect(queuedSyncTrigger(undefined, false)).toBe('resync');
   });
 });
 

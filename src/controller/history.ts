@@ -68,6 +68,17 @@ export interface TriggerFacts {
  * a spec change, a new commit (by webhook or poll), drift, and otherwise a resync (a retry or the
  * periodic re-check).
  */
+/**
+ * Why a sync runs, from the event that queued it and whether a person's request is pending: the
+ * request outranks every event but a rollback (syncTrigger's order) — our own apply's watch events
+ * arrive late under load, and a request that reconcile handles must still say who asked.
+ */
+export function queuedSyncTrigger(queued: SyncTrigger | undefined, requested: boolean): SyncTrigger {
+  if (queued === 'rollback') return queued;
+  if (requested) return 'request';
+  return queued ?? 'resync';
+}
+
 export function syncTrigger(facts: TriggerFacts): SyncTrigger {
   if (facts.rollbackOf) return 'rollback';
   if (facts.request) return 'request';
